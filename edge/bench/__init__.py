@@ -1,0 +1,1 @@
+"""Benchmarks behind ``edge bench``; each returns value, baseline, ratio and unit measured in one run."""

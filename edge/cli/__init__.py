@@ -1,0 +1,1 @@
+"""The ``edge`` command: the daemon and the technician's tools."""

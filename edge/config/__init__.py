@@ -1,0 +1,1 @@
+"""Configuration: one TOML file validated by pydantic models (``models``), loaded by ``loader``."""

@@ -1,0 +1,172 @@
+"""The store config: every section of the TOML file as a pydantic model that forbids unknown keys."""
+
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal, Self, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from drivers import registry
+from edge import const
+from edge.config.base import DeviceConfig, SecretRef, StrictModel
+
+_HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
+HoursRange = Annotated[
+    str,
+    Field(pattern=_HOURS.pattern, description="'HH:MM-HH:MM' in store-local time, or 'closed'"),
+]
+
+
+class OpeningHours(StrictModel):
+    """Opening hours per weekday in store-local time."""
+
+    mon: HoursRange = "08:00-22:00"
+    tue: HoursRange = "08:00-22:00"
+    wed: HoursRange = "08:00-22:00"
+    thu: HoursRange = "08:00-22:00"
+    fri: HoursRange = "08:00-22:00"
+    sat: HoursRange = "08:00-22:00"
+    sun: HoursRange = "08:00-22:00"
+
+
+Point = tuple[float, float]
+
+
+class Zone(StrictModel):
+    """A named area of the floor, as a polygon in floor metres."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Zone name used in reports and topics")
+    polygon: list[Point] = Field(min_length=3, description="Corners [x, y] in metres, in order around the zone")
+
+
+class FloorPlan(StrictModel):
+    """The sales floor: a rectangle in metres (origin at a corner, x along the width) and its zones."""
+
+    width_m: float = Field(default=20.0, gt=0, le=1000, description="Floor width in metres (x axis)")
+    depth_m: float = Field(default=15.0, gt=0, le=1000, description="Floor depth in metres (y axis)")
+    zones: list[Zone] = Field(default_factory=list, description="Named zones (entrance, aisles, checkout, ...)")
+
+    @model_validator(mode="after")
+    def _zones_fit(self) -> Self:
+        names = [zone.name for zone in self.zones]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"zone names must be unique; repeated: {', '.join(duplicates)}")
+        for zone in self.zones:
+            for x, y in zone.polygon:
+                if not (0 <= x <= self.width_m and 0 <= y <= self.depth_m):
+                    raise ValueError(f"zone {zone.name!r}: point ({x}, {y}) lies outside the floor")
+        return self
+
+
+class Retention(StrictModel):
+    """How long rows are kept, by age of their event time."""
+
+    raw_days: int = Field(default=7, ge=1, le=365, description="Days raw rows (scans, sightings) are kept")
+    aggregate_days: int = Field(default=90, ge=1, le=3650, description="Days aggregate rows are kept")
+    per_table: dict[str, int] = Field(
+        default_factory=dict, description="Overrides in days for single tables, e.g. { scans = 30 }"
+    )
+
+    @field_validator("per_table")
+    @classmethod
+    def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
+        known = set(const.RAW_TABLES) | set(const.AGGREGATE_TABLES)
+        for table, days in value.items():
+            if table not in known:
+                raise ValueError(f"unknown table {table!r}; known: {', '.join(sorted(known))}")
+            if days < 1:
+                raise ValueError(f"{table}: days must be at least 1")
+        return value
+
+    def days_for(self, table: str) -> int:
+        """Retention in days for one table."""
+        default = self.raw_days if table in const.RAW_TABLES else self.aggregate_days
+        return self.per_table.get(table, default)
+
+
+class Storage(StrictModel):
+    """The local SQLite store."""
+
+    path: Path = Field(default=Path(const.DEFAULT_DB_PATH), description="SQLite database file")
+    retention: Retention = Field(default_factory=Retention, description="Row retention by table")
+    min_free_disk_mb: int = Field(
+        default=512, ge=0, description="Below this much free disk, raw events are shed (aggregates are kept)"
+    )
+    queue_size: int = Field(default=100_000, ge=100, description="Events buffered for the writer before drops")
+    batch_size: int = Field(default=5_000, ge=1, description="Most events written in one transaction")
+    flush_interval_s: float = Field(default=0.25, gt=0, le=10, description="Longest wait before a partial batch")
+    backups_kept: int = Field(default=3, ge=1, le=50, description="Pre-migration database copies kept")
+
+
+class Privacy(StrictModel):
+    """How device identifiers are protected (see DESIGN §3)."""
+
+    salt_rotation: Literal["daily", "weekly"] = Field(
+        default="daily", description="How often the MAC-hashing salt rotates (at store-local midnight)"
+    )
+
+
+class Sync(StrictModel):
+    """The MQTT uplink to HQ (filled in by the sync work; disabled by default)."""
+
+    enabled: bool = Field(default=False, description="Sync aggregates to HQ over MQTT")
+    broker: str = Field(default="mqtt://localhost:1883", description="Broker URL: mqtt://host:port or mqtts://")
+    username: str | None = Field(default=None, description="MQTT user name")
+    password: SecretRef | None = Field(default=None, description="MQTT password (a credential or file)")
+    topic_prefix: str = Field(default="retail/v1/{store_id}", description="Topic prefix; {store_id} is filled in")
+
+
+class Runtime(StrictModel):
+    """Timing of the daemon's own jobs."""
+
+    rollup_window_s: int = Field(default=60, ge=10, le=3600, description="Aggregate window length in seconds")
+    rollup_lateness_s: float = Field(default=5.0, ge=0, description="Wait this long after a window ends")
+    heartbeat_s: float = Field(default=5.0, gt=0, le=60, description="Status and watchdog heartbeat period")
+    retention_interval_s: int = Field(default=3600, ge=10, description="How often the retention job runs")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
+
+
+# Each kind's config model comes from the driver registry, so adding a kind changes nothing here.
+DeviceSection = Annotated[
+    Union[registry.config_models()],  # type: ignore[valid-type]  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+
+class EdgeConfig(StrictModel):
+    """The whole store config file."""
+
+    store_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Store identifier, unique across the chain"
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone of the store, e.g. 'Asia/Shanghai'")
+    opening_hours: OpeningHours = Field(default_factory=OpeningHours, description="Opening hours per weekday")
+    floor_plan: FloorPlan = Field(default_factory=FloorPlan, description="Floor size and zones in metres")
+    devices: list[DeviceSection] = Field(default_factory=list, description="Devices; each has a 'type'")
+    storage: Storage = Field(default_factory=Storage, description="The local SQLite store")
+    privacy: Privacy = Field(default_factory=Privacy, description="Privacy of device identifiers")
+    sync: Sync = Field(default_factory=Sync, description="MQTT uplink to HQ")
+    runtime: Runtime = Field(default_factory=Runtime, description="Job timing and logging")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    @model_validator(mode="after")
+    def _unique_device_names(self) -> Self:
+        names = [device.name for device in self.devices]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"device names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def enabled_devices(self) -> list[DeviceConfig]:
+        """Device sections with ``enabled = true``."""
+        return [device for device in self.devices if device.enabled]

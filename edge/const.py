@@ -1,0 +1,25 @@
+"""Names shared by more than one module: health states, table names, defaults."""
+
+from typing import Final, Literal
+
+HealthState = Literal["ok", "degraded", "unavailable"]
+HEALTH_OK: Final = "ok"
+HEALTH_DEGRADED: Final = "degraded"
+HEALTH_UNAVAILABLE: Final = "unavailable"
+
+# Raw tables hold per-event rows; they are pruned by age and shed first when the disk is low.
+TABLE_SCANS: Final = "scans"
+RAW_TABLES: Final = (TABLE_SCANS,)
+
+# Aggregate tables hold per-window rollups; they are kept longer and never shed for disk space.
+TABLE_AGG_SCANS: Final = "agg_scans"
+AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS,)
+
+TABLE_DEVICE_STATUS: Final = "device_status"
+TABLE_DAEMON_STATE: Final = "daemon_state"
+TABLE_JOB_RUNS: Final = "job_runs"
+TABLE_ROLLUP_STATE: Final = "rollup_state"
+
+DEFAULT_CONFIG_PATH: Final = "/etc/store-edge/store.toml"
+DEFAULT_DB_PATH: Final = "/var/lib/store-edge/edge.db"
+ENV_CONFIG: Final = "STORE_EDGE_CONFIG"

@@ -1,0 +1,21 @@
+"""Retention: delete rows older than each table's configured age, by event time."""
+
+import sqlite3
+
+from edge import const
+
+# The event-time column each pruned table is aged by.
+TIME_COLUMNS: dict[str, str] = {
+    const.TABLE_SCANS: "ts",
+    const.TABLE_AGG_SCANS: "window_end",
+}
+
+
+def prune(conn: sqlite3.Connection, days_for: dict[str, int], now: float) -> dict[str, int]:
+    """Delete expired rows from every table in ``days_for``; returns rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for table, days in days_for.items():
+        column = TIME_COLUMNS[table]
+        cursor = conn.execute(f"DELETE FROM {table} WHERE {column} < ?", (now - days * 86400,))
+        deleted[table] = cursor.rowcount
+    return deleted

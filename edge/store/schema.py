@@ -1,0 +1,75 @@
+"""The database schema as named, transactional migrations (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. Table names come from ``edge.const``.
+"""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from edge import const
+
+migrations = Migrations("store-edge")
+
+
+@migrations(name="0001_core")
+def _core(db: Database) -> None:
+    statements = [
+        f"""CREATE TABLE {const.TABLE_SCANS} (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            device TEXT NOT NULL,
+            symbology TEXT,
+            text TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            gtin TEXT,
+            valid INTEGER NOT NULL,
+            error TEXT,
+            price_minor INTEGER,
+            weight_g INTEGER,
+            ai_json TEXT
+        )""",
+        f"CREATE INDEX idx_scans_ts ON {const.TABLE_SCANS} (ts)",
+        f"""CREATE TABLE {const.TABLE_AGG_SCANS} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            device TEXT NOT NULL,
+            scans INTEGER NOT NULL,
+            valid INTEGER NOT NULL,
+            invalid INTEGER NOT NULL,
+            distinct_gtins INTEGER NOT NULL,
+            PRIMARY KEY (window_start, device)
+        )""",
+        f"""CREATE TABLE {const.TABLE_DEVICE_STATUS} (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            since REAL NOT NULL,
+            last_event_ts REAL,
+            events INTEGER NOT NULL DEFAULT 0,
+            reconnects INTEGER NOT NULL DEFAULT 0,
+            counters_json TEXT NOT NULL DEFAULT '{{}}',
+            details_json TEXT NOT NULL DEFAULT '{{}}',
+            updated_at REAL NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_DAEMON_STATE} (
+            key TEXT PRIMARY KEY,
+            value_json TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_JOB_RUNS} (
+            name TEXT PRIMARY KEY,
+            last_run REAL NOT NULL,
+            duration_s REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            runs INTEGER NOT NULL,
+            failures INTEGER NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_ROLLUP_STATE} (
+            kind TEXT PRIMARY KEY,
+            watermark REAL NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        db.execute(statement)

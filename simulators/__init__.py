@@ -1,0 +1,1 @@
+"""Hardware simulators that speak the real interfaces (pty serial, pcap, video, HTTP/websocket)."""
