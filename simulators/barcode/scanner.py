@@ -290,8 +290,8 @@ class PtyScanner:
         # after a write can be a lie: see it empty on two polls in a row before calling it drained.
         empty_polls = 0
         while True:
-            # A send() stuck on a full pty holds the lock; count that as "not drained" rather than block on it,
-            # so the drain timeout still ends the wait (and unplug() then interrupts the send).
+            # A send() stuck on a full pty holds the lock; count that as "not drained" rather than block on
+            # it, so the drain timeout still ends the wait (and unplug() then interrupts the send).
             if self._io_lock.acquire(timeout=_POLL_S):
                 try:
                     drained = self._pending_locked() == 0

@@ -211,6 +211,27 @@ def test_pty_scanner__unplug_returns_promptly_once_reader_drains(scanner: PtySca
     assert b"".join(frames) == b"".join(scan.frame(b"\r") for scan in SCANS)
 
 
+def test_pty_scanner__unplug_interrupts_a_send_stuck_on_a_full_pty(scanner: PtyScanner) -> None:
+    # 400 kB with nobody reading overflows the pty's buffers, so send() blocks until unplug() pulls the cable.
+    big = SimScan(aim="]C0", payload="A" * 4000, valid=True, kind="other")
+    interrupted = threading.Event()
+
+    def flood() -> None:
+        try:
+            for _ in range(100):
+                scanner.send(big)
+        except ScannerUnpluggedError:
+            interrupted.set()
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    assert wait_until(lambda: len(scanner.ground_truth) >= 1)
+    scanner.unplug(drain_timeout=0.2)
+    assert interrupted.wait(2.0)
+    thread.join(2.0)
+    assert len(scanner.ground_truth) < 100
+
+
 def test_pty_scanner__run_unplugs_then_replugs_behind_the_same_link(scanner: PtyScanner, link: Path) -> None:
     received: list[bytes] = []
     opens: list[str] = []
