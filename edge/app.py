@@ -3,6 +3,7 @@
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import asdict
@@ -97,7 +98,7 @@ class App:
     def init_drivers(self) -> None:
         """Resolve every enabled device's driver class (a missing library is a config error)."""
         self._driver_classes = {
-            device.name: registry.driver_class(device.type)  # type: ignore[attr-defined]
+            device.name: registry.driver_class(device.type)
             for device in self.config.enabled_devices()
         }
 
@@ -125,7 +126,7 @@ class App:
         assert self.writer is not None
         sink = _WriterSink(self.writer)
         for device in self.config.enabled_devices():
-            kind: str = device.type  # type: ignore[attr-defined]
+            kind = device.type
             monitor = DeviceMonitor(name=device.name, kind=kind)
             self.monitors[device.name] = monitor
             driver = self._driver_classes[device.name](device, DriverContext(monitor, sink))
@@ -177,7 +178,7 @@ class App:
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    def _write_heartbeat_rows(self, conn: "db.sqlite3.Connection") -> None:
+    def _write_heartbeat_rows(self, conn: sqlite3.Connection) -> None:
         assert self.writer is not None
         writer_stats = asdict(self.writer.stats)
         writer_stats["queue_depth"] = self.writer.queue_depth

@@ -99,7 +99,7 @@ def run(duration: float, workdir: Path, as_json: bool) -> int:
     try:
         stop.wait(duration)
         stop.set()
-        for scanner, thread in scanners:
+        for _, thread in scanners:
             thread.join(timeout=10)
         time.sleep(1.5)  # let the last scans reach the store and the next heartbeat record them
         status = subprocess.run(_edge("status", "--config", str(config), *(["--json"] if as_json else [])),

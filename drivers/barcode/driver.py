@@ -55,7 +55,11 @@ class BarcodeDriver(ReaderDriver):
         port = self._port
         assert port is not None
         try:
-            data = port.read(max(1, min(port.in_waiting, MAX_READ_BYTES)))
+            # Block up to the read timeout for the first byte, then take whatever else has arrived.
+            data = port.read(1)
+            waiting: int = getattr(port, "in_waiting", 0)
+            if data and waiting:
+                data += port.read(min(waiting, MAX_READ_BYTES))
         except (serial.SerialException, OSError) as err:
             raise DeviceUnavailable(f"{self.cfg.port} vanished: {err}") from err
         now = time.time()

@@ -108,9 +108,9 @@ class Framer:
         if len(raw) > self._max_frame:
             self.counters.overlong += 1
             return
-        frame = raw.strip(b"\r\n")
         if not raw:
             return
+        frame = raw.strip(b"\r\n")
         if not any(0x21 <= byte <= 0x7E for byte in frame):
             self.counters.garbage_frames += 1
             return

@@ -7,8 +7,8 @@ import re
 import sqlite3
 import sys
 import time
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -91,9 +91,9 @@ def print_json(value: object) -> None:
     click.echo(json.dumps(value, default=_default, indent=2, sort_keys=False))
 
 
-def age(seconds: float | None) -> str:
+def age(seconds: object) -> str:
     """A short human age: '4s', '12m', '3h', '2d', or '-'."""
-    if seconds is None:
+    if not isinstance(seconds, int | float):
         return "-"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

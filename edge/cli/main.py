@@ -67,6 +67,14 @@ def config_check(file: Path, as_json: bool) -> None:
         click.echo(f"{file}: ok (store {config.store_id}, {len(config.devices)} device(s))")
 
 
+@config_group.command(name="reference")
+def config_reference() -> None:
+    """Print the config reference (every key, type, default and meaning) as Markdown."""
+    from edge.config.reference import render
+
+    click.echo(render(), nl=False)
+
+
 def _under_systemd() -> bool:
     import os
 

@@ -51,8 +51,9 @@ def _print_status(report: StatusReport) -> None:
     storage = report.storage
     rows = storage["rows"] if isinstance(storage["rows"], dict) else {}
     click.echo("")
-    click.echo(f"storage  {storage['path']}  {_mb(storage['db_bytes'])} MB  free disk {_mb(storage['free_disk_bytes'])} MB"
-               f"{'  DISK LOW: shedding raw events' if storage['disk_low'] else ''}")
+    disk_low = "  DISK LOW: shedding raw events" if storage["disk_low"] else ""
+    click.echo(f"storage  {storage['path']}  {_mb(storage['db_bytes'])} MB  "
+               f"free disk {_mb(storage['free_disk_bytes'])} MB{disk_low}")
     click.echo(f"  queue {storage['queue_depth']}  written {storage['written']}  dropped (queue full) "
                f"{storage['dropped_queue_full']}  shed (disk low) {storage['shed_low_disk']}")
     click.echo("  rows: " + ", ".join(f"{table} {count}" for table, count in rows.items()))
@@ -135,16 +136,23 @@ def scans(config_path: Path | None, db_path: Path | None, since: str, device: st
     if as_json:
         common.print_json({"since": start, "scans": listed})
         return
-    for r in listed:
-        extra = ""
-        if r.price_minor is not None:
-            extra += f" price {r.price_minor}"
-        if r.weight_g is not None:
-            extra += f" weight {r.weight_g} g"
-        flag = "ok " if r.valid else "BAD"
-        click.echo(f"{time.strftime('%H:%M:%S', time.localtime(r.ts))} {r.device:<12} {flag} {r.symbology or '-':<4}"
-                   f" {r.kind:<10} {r.gtin or '-':<14} {r.text.replace(chr(29), '<GS>')}{extra}"
-                   f"{'  (' + r.error + ')' if r.error else ''}")
+    for scan in listed:
+        click.echo(_scan_line(scan))
+
+
+def _scan_line(scan: queries.ScanRow) -> str:
+    extra = ""
+    if scan.price_minor is not None:
+        extra += f" price {scan.price_minor}"
+    if scan.weight_g is not None:
+        extra += f" weight {scan.weight_g} g"
+    if scan.error:
+        extra += f"  ({scan.error})"
+    flag = "ok " if scan.valid else "BAD"
+    when = time.strftime("%H:%M:%S", time.localtime(scan.ts))
+    text = scan.text.replace("\x1d", "<GS>")
+    return (f"{when} {scan.device:<12} {flag} {scan.symbology or '-':<4} {scan.kind:<10} {scan.gtin or '-':<14} "
+            f"{text}{extra}")
 
 
 def _summary_dict(row: queries.ScanSummary) -> dict[str, object]:

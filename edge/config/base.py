@@ -57,6 +57,7 @@ DEVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 class DeviceConfig(StrictModel):
     """Fields every device section has; each driver's config subclasses this and adds ``type: Literal[KEY]``."""
 
+    type: str = Field(description="Driver kind, e.g. 'barcode'; selects which fields apply")
     name: str = Field(
         pattern=DEVICE_NAME_PATTERN,
         description="Unique device name used in status, tables and topics (lower case, digits, '-' and '_')",

@@ -162,7 +162,7 @@ class Writer:
     def _write_batch(self, conn: sqlite3.Connection) -> None:
         events = self._events
         count = min(len(events), self._batch_size)
-        by_type: dict[type, list[Event]] = defaultdict(list)
+        by_type: dict[type[Event], list[Event]] = defaultdict(list)
         for _ in range(count):
             event = events.popleft()
             by_type[type(event)].append(event)

@@ -121,6 +121,13 @@ class PtyScanner:
                     )
                 )
 
+    def send_raw(self, data: bytes) -> None:
+        """Type arbitrary bytes (line noise, half a scan); not part of the ground truth."""
+        with self._io_lock:
+            if self._master_fd is None:
+                raise ScannerUnpluggedError(f"scanner at {self.link} is unplugged; cannot send bytes")
+            self._write_all(self._master_fd, data)
+
     def pending_bytes(self) -> int:
         """Bytes sent but not yet read by whoever has the port open (0 while unplugged)."""
         with self._io_lock:

@@ -46,7 +46,9 @@ def test_config__bad_terminator_says_what_is_accepted(text: str, message: str) -
         config(terminator=text)
 
 
-@pytest.mark.parametrize("port", ["/dev/ttyACM0", "/dev/serial/by-id/usb-Honeywell_1902-if00", "socket://10.0.0.5:7000"])
+@pytest.mark.parametrize(
+    "port", ["/dev/ttyACM0", "/dev/serial/by-id/usb-Honeywell_1902-if00", "socket://10.0.0.5:7000"]
+)
 def test_config__port_accepts_paths_and_pyserial_urls(port: str) -> None:
     assert config(port=port).port == port
 

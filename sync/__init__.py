@@ -1,0 +1,1 @@
+"""MQTT uplink to HQ: outbox publisher, topics, wire models, HQ commands and the HQ reference receiver."""
