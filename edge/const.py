@@ -20,6 +20,20 @@ TABLE_DAEMON_STATE: Final = "daemon_state"
 TABLE_JOB_RUNS: Final = "job_runs"
 TABLE_ROLLUP_STATE: Final = "rollup_state"
 
+# The transactional outbox of messages for HQ, what was shed from it, and commands already handled.
+TABLE_OUTBOX: Final = "outbox"
+TABLE_OUTBOX_SHED: Final = "outbox_shed"
+TABLE_COMMANDS: Final = "commands"
+
+# Outbox shed classes: "keep" is never shed (counts HQ reports on); "detail" goes first when bounds are hit.
+SHED_KEEP: Final = "keep"
+SHED_DETAIL: Final = "detail"
+
+# Aggregate kinds HQ receives on …/agg/{kind}, and the outbox kind of command results.
+AGG_SCANS: Final = "scans"
+AGG_HEALTH: Final = "health"
+CMD_RESULT: Final = "cmd_result"
+
 DEFAULT_CONFIG_PATH: Final = "/etc/store-edge/store.toml"
 DEFAULT_DB_PATH: Final = "/var/lib/store-edge/edge.db"
 ENV_CONFIG: Final = "STORE_EDGE_CONFIG"

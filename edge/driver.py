@@ -8,7 +8,7 @@ capped exponential backoff until stopped. A device that cannot be opened never s
 import logging
 import threading
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from edge.backoff import Backoff
 from edge.config.base import DeviceConfig
@@ -44,6 +44,19 @@ class DriverContext:
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a named counter shown in ``edge status``."""
         self.monitor.counters[name] += amount
+
+
+@runtime_checkable
+class Commandable(Protocol):
+    """A driver that takes commands from HQ (e.g. ESL price updates) implements this."""
+
+    def command_names(self) -> frozenset[str]:
+        """Command names it handles, e.g. ``{"esl/update"}``."""
+        ...
+
+    def handle_command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Apply one command and return its result; raise ``CommandRejected``/``CommandError`` with a reason."""
+        ...
 
 
 class Driver(ABC):

@@ -10,6 +10,7 @@ from edge import __version__
 from edge.cli import bench, common, demo, doctor, reports
 from edge.config.loader import load_config
 from edge.errors import ConfigError, EdgeError
+from sync.hq.cli import hq
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,6 +83,7 @@ def _under_systemd() -> bool:
 
 
 reports.register(cli)
+cli.add_command(hq)
 cli.add_command(doctor.doctor)
 cli.add_command(bench.bench)
 cli.add_command(demo.demo)

@@ -108,14 +108,73 @@ class Privacy(StrictModel):
     )
 
 
+class Tls(StrictModel):
+    """TLS to the broker: the CA to trust and this store's client certificate."""
+
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the broker's certificate; none = system CAs"
+    )
+    client_cert: Path | None = Field(default=None, description="This store's client certificate (PEM)")
+    client_key: SecretRef | None = Field(default=None, description="The client certificate's private key (a secret)")
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Self:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give both 'client_cert' and 'client_key', or neither")
+        return self
+
+
+class OutboxLimits(StrictModel):
+    """Bounds of the unsent backlog; past them detail (heatmaps, health) is shed oldest first, counts never."""
+
+    max_rows: int = Field(default=200_000, ge=100, description="Most unsent messages kept")
+    max_bytes: int = Field(default=256 * 2**20, ge=2**20, description="Most bytes of unsent payloads kept")
+    max_age_days: float = Field(default=30.0, gt=0, description="Unsent detail older than this is shed")
+    sent_retention_hours: float = Field(default=24.0, ge=0, description="How long acknowledged rows are kept")
+
+
 class Sync(StrictModel):
-    """The MQTT uplink to HQ (filled in by the sync work; disabled by default)."""
+    """The MQTT 5 uplink to HQ."""
 
     enabled: bool = Field(default=False, description="Sync aggregates to HQ over MQTT")
-    broker: str = Field(default="mqtt://localhost:1883", description="Broker URL: mqtt://host:port or mqtts://")
+    broker: str = Field(
+        default="mqtt://localhost:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?$",
+        description="Broker URL: mqtt://host:port (plain) or mqtts://host:port (TLS)",
+    )
+    client_id: str | None = Field(default=None, description="MQTT client id; defaults to the store id")
     username: str | None = Field(default=None, description="MQTT user name")
     password: SecretRef | None = Field(default=None, description="MQTT password (a credential or file)")
+    tls: Tls | None = Field(default=None, description="TLS settings; required with mqtts://")
     topic_prefix: str = Field(default="retail/v1/{store_id}", description="Topic prefix; {store_id} is filled in")
+    keepalive_s: int = Field(default=300, ge=10, le=3600, description="MQTT keepalive; long suits cellular links")
+    session_expiry_s: int = Field(
+        default=7 * 86400, ge=0, description="Broker keeps the session (in-flight QoS1, subscriptions) this long"
+    )
+    inflight: int = Field(default=20, ge=1, le=1000, description="QoS1 messages in flight at once")
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay")
+    reconnect_max_s: float = Field(default=120.0, gt=0, description="Longest reconnect delay")
+    batch_window_s: int = Field(
+        default=900, ge=60, le=86400, description="Aggregates travel in one message per kind per window this long"
+    )
+    replay_rate_per_s: float = Field(
+        default=50.0, gt=0, description="Token-bucket rate of backlog (historical) messages"
+    )
+    replay_burst: int = Field(default=100, ge=1, description="Token-bucket burst of backlog messages")
+    compress_over_bytes: int = Field(default=1024, ge=0, description="Payloads larger than this are zlib-compressed")
+    max_command_bytes: int = Field(default=65536, ge=256, description="Larger commands from HQ are rejected")
+    health_every_s: int = Field(default=300, ge=10, description="How often a health message is queued for HQ")
+    backlog_alarm_s: float = Field(
+        default=3600.0, gt=0, description="edge status is degraded when the oldest unsent message is older"
+    )
+    outbox: OutboxLimits = Field(default_factory=OutboxLimits, description="Bounds of the unsent backlog")
+
+    @model_validator(mode="after")
+    def _tls_for_mqtts(self) -> Self:
+        if self.enabled and self.broker.startswith("mqtts://") and self.tls is None:
+            raise ValueError("mqtts:// needs a [sync.tls] section (at least ca_file, or an empty section)")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
 
 
 class Runtime(StrictModel):

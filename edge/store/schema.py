@@ -73,3 +73,40 @@ def _core(db: Database) -> None:
     ]
     for statement in statements:
         db.execute(statement)
+
+
+@migrations(name="0002_outbox")
+def _outbox(db: Database) -> None:
+    statements = [
+        # AUTOINCREMENT: an id is never reused, even after rows are deleted, so it serves as the per-store
+        # message seq that HQ de-duplicates on and that survives restarts.
+        f"""CREATE TABLE {const.TABLE_OUTBOX} (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            shed_class TEXT NOT NULL,
+            idem_key TEXT NOT NULL,
+            window_start REAL,
+            window_end REAL,
+            body TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            attempts INTEGER NOT NULL DEFAULT 0
+        )""",
+        f"CREATE INDEX idx_outbox_unsent ON {const.TABLE_OUTBOX} (id) WHERE sent_at IS NULL",
+        f"""CREATE TABLE {const.TABLE_OUTBOX_SHED} (
+            kind TEXT PRIMARY KEY,
+            rows INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            last_at REAL NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_COMMANDS} (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT
+        )""",
+    ]
+    for statement in statements:
+        db.execute(statement)

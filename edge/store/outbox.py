@@ -1,0 +1,189 @@
+"""The transactional outbox: messages for HQ written in the same transaction as the aggregates they carry.
+
+The outbox id is the message ``seq``: AUTOINCREMENT never reuses an id, so it increases monotonically across
+restarts. A row is marked sent only after the broker's PUBACK. Unsent rows are bounded by count, bytes and age;
+past a bound, rows of the ``detail`` shed class are shed oldest first (counted per kind, logged once per episode);
+rows of the ``keep`` class (counts HQ reports on) are never shed.
+"""
+
+import json
+import logging
+import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge import const
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class OutboxRow:
+    """One message waiting for (or past) its PUBACK."""
+
+    id: int
+    kind: str
+    idem_key: str
+    window_start: float | None
+    window_end: float | None
+    body: str
+    created_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class OutboxStats:
+    """The backlog as ``edge outbox`` and ``edge status`` show it."""
+
+    backlog_rows: int
+    backlog_bytes: int
+    oldest_created_at: float | None
+    last_sent_at: float | None
+    last_seq: int
+    shed: dict[str, int]
+
+
+def enqueue(conn: sqlite3.Connection, *, kind: str, shed_class: str, idem_key: str, body: str, now: float,
+            window_start: float | None = None, window_end: float | None = None) -> int:
+    """Add one message; returns its seq. Call inside the transaction that wrote what it carries."""
+    cursor = conn.execute(
+        f"""INSERT INTO {const.TABLE_OUTBOX}
+            (kind, shed_class, idem_key, window_start, window_end, body, bytes, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (kind, shed_class, idem_key, window_start, window_end, body, len(body.encode("utf-8")), now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, select_sql: str, closed_until: float,
+                    batch_s: int, shed_class: str, now: float) -> int:
+    """Queue one message per closed batch window of an aggregate table; returns messages queued.
+
+    ``select_sql`` selects the rows of one batch window given ``:start`` and ``:end``. Every window from the
+    first aggregate on gets a message, empty or not, so HQ can tell "nothing happened" from "not arrived".
+    Resumable: a watermark per kind moves in the same transaction.
+    """
+    key = f"outbox:{kind}"
+    row = conn.execute(f"SELECT watermark FROM {const.TABLE_ROLLUP_STATE} WHERE kind = ?", (key,)).fetchone()
+    end = math.floor(closed_until / batch_s) * batch_s
+    if row is not None:
+        start = float(row[0])
+    else:
+        first = conn.execute(f"SELECT min(window_start) FROM ({select_sql})", {"start": 0, "end": end}).fetchone()
+        if first is None or first[0] is None:
+            return 0
+        start = math.floor(first[0] / batch_s) * batch_s
+    queued = 0
+    conn.row_factory = sqlite3.Row
+    try:
+        window = start
+        while window + batch_s <= end:
+            rows = [dict(r) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
+            body = json.dumps(rows, separators=(",", ":"))
+            enqueue(conn, kind=kind, shed_class=shed_class, idem_key=f"{store_id}:{kind}:{int(window)}:{batch_s}",
+                    body=body, now=now, window_start=window, window_end=window + batch_s)
+            queued += 1
+            window += batch_s
+    finally:
+        conn.row_factory = None
+    if end > start:
+        conn.execute(
+            f"""INSERT INTO {const.TABLE_ROLLUP_STATE} (kind, watermark) VALUES (?, ?)
+                ON CONFLICT(kind) DO UPDATE SET watermark = excluded.watermark""",
+            (key, max(start, end)),
+        )
+    return queued
+
+
+def pending(conn: sqlite3.Connection, after_id: int, limit: int) -> list[OutboxRow]:
+    """Unsent rows with an id above ``after_id``, oldest first."""
+    rows = conn.execute(
+        f"""SELECT id, kind, idem_key, window_start, window_end, body, created_at FROM {const.TABLE_OUTBOX}
+            WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?""",
+        (after_id, limit),
+    ).fetchall()
+    return [OutboxRow(*row) for row in rows]
+
+
+def mark_sent(conn: sqlite3.Connection, ids: Sequence[int], now: float) -> None:
+    """Mark rows acknowledged by the broker (PUBACK received)."""
+    conn.executemany(f"UPDATE {const.TABLE_OUTBOX} SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
+                     [(now, row_id) for row_id in ids])
+
+
+def count_attempt(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Count one more publish attempt of rows (shown by ``edge outbox``)."""
+    conn.executemany(f"UPDATE {const.TABLE_OUTBOX} SET attempts = attempts + 1 WHERE id = ?", [(i,) for i in ids])
+
+
+def prune_sent(conn: sqlite3.Connection, older_than: float) -> int:
+    """Delete acknowledged rows sent before ``older_than``."""
+    cursor = conn.execute(f"DELETE FROM {const.TABLE_OUTBOX} WHERE sent_at IS NOT NULL AND sent_at < ?",
+                          (older_than,))
+    return cursor.rowcount
+
+
+def _record_shed(conn: sqlite3.Connection, kind: str, rows: int, size: int, now: float) -> None:
+    conn.execute(
+        f"""INSERT INTO {const.TABLE_OUTBOX_SHED} (kind, rows, bytes, last_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(kind) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes,
+              last_at = excluded.last_at""",
+        (kind, rows, size, now),
+    )
+
+
+def _shed(conn: sqlite3.Connection, where: str, params: Sequence[object], now: float) -> int:
+    victims = conn.execute(
+        f"SELECT id, kind, bytes FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL AND shed_class = ? AND {where} "
+        "ORDER BY id",
+        (const.SHED_DETAIL, *params),
+    ).fetchall()
+    by_kind: dict[str, tuple[int, int]] = {}
+    for _, kind, size in victims:
+        rows, total = by_kind.get(kind, (0, 0))
+        by_kind[kind] = (rows + 1, total + size)
+    conn.executemany(f"DELETE FROM {const.TABLE_OUTBOX} WHERE id = ?", [(v[0],) for v in victims])
+    for kind, (rows, total) in by_kind.items():
+        _record_shed(conn, kind, rows, total, now)
+    return len(victims)
+
+
+def enforce_limits(conn: sqlite3.Connection, *, max_rows: int, max_bytes: int, max_age_s: float,
+                   now: float) -> tuple[int, bool]:
+    """Shed detail past the bounds; returns (rows shed, still over a bound with only never-shed rows left)."""
+    shed = _shed(conn, "created_at < ?", (now - max_age_s,), now)
+    rows, size = conn.execute(
+        f"SELECT count(*), coalesce(sum(bytes), 0) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL"
+    ).fetchone()
+    if rows > max_rows or size > max_bytes:
+        # Walk the detail rows oldest first and shed until both bounds hold (or no detail is left).
+        never = 2**62  # a bound that holds needs no shedding
+        excess_rows = rows - max_rows if rows > max_rows else never
+        excess_bytes = size - max_bytes if size > max_bytes else never
+        cut = conn.execute(
+            f"""SELECT id FROM (
+                  SELECT id, count(*) OVER w AS n, sum(bytes) OVER w AS b FROM {const.TABLE_OUTBOX}
+                  WHERE sent_at IS NULL AND shed_class = ?
+                  WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING))
+                WHERE n >= ? OR b >= ? ORDER BY id LIMIT 1""",
+            (const.SHED_DETAIL, excess_rows, excess_bytes),
+        ).fetchone()
+        limit_id = cut[0] if cut else never
+        shed += _shed(conn, "id <= ?", (limit_id,), now)
+        rows, size = conn.execute(
+            f"SELECT count(*), coalesce(sum(bytes), 0) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL"
+        ).fetchone()
+    return shed, rows > max_rows or size > max_bytes
+
+
+def stats(conn: sqlite3.Connection) -> OutboxStats:
+    """Backlog size and age, last PUBACK, last seq, shed counts."""
+    rows, size, oldest = conn.execute(
+        f"SELECT count(*), coalesce(sum(bytes), 0), min(created_at) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL"
+    ).fetchone()
+    last_sent = conn.execute(f"SELECT max(sent_at) FROM {const.TABLE_OUTBOX}").fetchone()[0]
+    seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (const.TABLE_OUTBOX,)).fetchone()
+    shed = dict(conn.execute(f"SELECT kind, rows FROM {const.TABLE_OUTBOX_SHED}").fetchall())
+    return OutboxStats(backlog_rows=rows, backlog_bytes=size, oldest_created_at=oldest, last_sent_at=last_sent,
+                       last_seq=seq_row[0] if seq_row else 0, shed=shed)

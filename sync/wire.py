@@ -1,0 +1,162 @@
+"""The MQTT wire contract: versioned pydantic models of every payload StoreEdge sends or accepts.
+
+HQ validates with the same models; ``docs/schema/*.json`` are generated from them (``edge hq schema``) and a
+test fails when they drift. Times are ISO 8601 in UTC. A payload over the configured size is zlib-compressed
+and its MQTT 5 content type says so (``CONTENT_TYPE_ZLIB``); otherwise it is ``CONTENT_TYPE_JSON``.
+"""
+
+import zlib
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_ZLIB = "application/json+zlib"
+WIRE_VERSION = 1
+
+
+class WireModel(BaseModel):
+    """Base of wire payloads: unknown fields are rejected so a contract change is never silent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- aggregate rows, one model per kind -------------------------------------------------------------------------
+
+
+class ScansRow(WireModel):
+    """Scans of one scanner in one rollup window."""
+
+    device: str = Field(description="Scanner name from the store config")
+    window_start: AwareDatetime = Field(description="Start of the rollup window")
+    window_end: AwareDatetime = Field(description="End of the rollup window (exclusive)")
+    scans: int = Field(ge=0, description="Scans read, valid or not")
+    valid: int = Field(ge=0, description="Scans with valid check digits and data")
+    invalid: int = Field(ge=0, description="Scans stored as invalid (bad check digit, bad GS1 data, noise)")
+    distinct_gtins: int = Field(ge=0, description="Distinct GTINs among the valid scans")
+
+
+class DeviceHealthRow(WireModel):
+    """Health of one device at the end of the window."""
+
+    device: str = Field(description="Device name from the store config")
+    kind: str = Field(description="Driver kind, e.g. barcode")
+    state: Literal["ok", "degraded", "unavailable"] = Field(description="Health state")
+    reason: str | None = Field(default=None, description="Why it is not ok")
+    events: int = Field(ge=0, description="Events since the daemon started")
+    reconnects: int = Field(ge=0, description="Reconnects since the daemon started")
+    counters: dict[str, int] = Field(default_factory=dict, description="Driver counters (invalid scans, drops, ...)")
+
+
+class GatewayHealthRow(WireModel):
+    """Health of the gateway itself."""
+
+    uptime_s: float = Field(ge=0, description="Seconds since the daemon started")
+    version: str = Field(description="StoreEdge software version")
+    free_disk_bytes: int = Field(description="Free disk where the database lives")
+    disk_low: bool = Field(description="Raw events are being shed for lack of disk")
+    dropped_queue_full: int = Field(ge=0, description="Events dropped because the writer queue was full")
+    shed_low_disk: int = Field(ge=0, description="Raw events shed for lack of disk")
+    outbox_backlog: int = Field(ge=0, description="Messages waiting for HQ")
+    outbox_shed: int = Field(ge=0, description="Detail messages shed from the outbox so far")
+
+
+# -- aggregate messages ---------------------------------------------------------------------------------------
+
+
+class _Aggregate(WireModel):
+    v: Literal[1] = Field(default=1, description="Wire version")
+    store: str = Field(description="Store id")
+    seq: int = Field(
+        ge=1, description="Per-store message sequence, increasing, survives restarts; dedup on (store, seq)"
+    )
+    idem_key: str = Field(description="Idempotency key: the same window of the same kind always has the same key")
+    window_start: AwareDatetime = Field(description="Start of the batch window")
+    window_end: AwareDatetime = Field(description="End of the batch window (exclusive)")
+    historical: bool = Field(description="True when replayed from the backlog rather than sent live")
+    sent_at: AwareDatetime = Field(description="When this copy was published (differs between duplicates)")
+
+
+class ScansMessage(_Aggregate):
+    """``…/agg/scans``: barcode scans per scanner per rollup window."""
+
+    kind: Literal["scans"] = "scans"
+    rows: list[ScansRow] = Field(description="One row per scanner and rollup window with scans")
+
+
+class HealthMessage(_Aggregate):
+    """``…/agg/health``: device and gateway health."""
+
+    kind: Literal["health"] = "health"
+    gateway: GatewayHealthRow = Field(description="The gateway itself")
+    rows: list[DeviceHealthRow] = Field(description="One row per configured device")
+
+
+AggregateMessage = Annotated[ScansMessage | HealthMessage, Field(discriminator="kind")]
+AGGREGATE_MODELS: dict[str, type[_Aggregate]] = {"scans": ScansMessage, "health": HealthMessage}
+
+
+# -- state, commands ------------------------------------------------------------------------------------------
+
+
+class StateMessage(WireModel):
+    """``…/state`` (retained): whether the store is online; the Last Will sends ``online: false``."""
+
+    v: Literal[1] = 1
+    store: str = Field(description="Store id")
+    online: bool = Field(description="False when the gateway went away (Last Will) or stopped")
+    session: int = Field(ge=0, description="Increments on every connect; a Will from an older session is stale")
+    version: str = Field(description="StoreEdge software version")
+    ts: AwareDatetime = Field(description="When this state was set")
+
+
+class Command(WireModel):
+    """``…/cmd/{name}``: a command from HQ. ``name`` must equal the topic's command name."""
+
+    v: Literal[1] = 1
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+                    description="Unique command id; a re-delivered id is not applied twice")
+    name: str = Field(description="Command name, e.g. ping, config/reload, esl/update")
+    store: str = Field(description="The store the command is for; others reject it")
+    issued_at: AwareDatetime = Field(description="When HQ issued it")
+    expires_at: AwareDatetime | None = Field(default=None, description="Not applied after this time")
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments, validated by the command's handler")
+
+
+CommandStatus = Literal["ok", "rejected", "failed", "duplicate"]
+
+
+class CommandResult(WireModel):
+    """``…/cmd_result``: what became of a command."""
+
+    v: Literal[1] = 1
+    store: str = Field(description="Store id")
+    seq: int = Field(ge=1, description="Per-store message sequence (same counter as aggregates)")
+    idem_key: str = Field(description="Idempotency key: store and command id")
+    id: str | None = Field(description="The command id, or null when the command was too malformed to have one")
+    name: str | None = Field(description="The command name from the topic")
+    status: CommandStatus = Field(description="ok, rejected (not applied: invalid, foreign, expired, ...), "
+                                              "failed (applied with an error) or duplicate (already handled)")
+    reason: str | None = Field(default=None, description="Why it was rejected or failed")
+    result: dict[str, Any] = Field(default_factory=dict, description="Command-specific result")
+    ts: AwareDatetime = Field(description="When the command was handled")
+    sent_at: AwareDatetime = Field(description="When this copy was published")
+
+
+def encode(model: BaseModel, compress_over: int) -> tuple[bytes, str]:
+    """Serialise a payload; returns the bytes and their MQTT 5 content type."""
+    raw = model.model_dump_json(exclude_none=False).encode("utf-8")
+    if compress_over and len(raw) > compress_over:
+        return zlib.compress(raw, 6), CONTENT_TYPE_ZLIB
+    return raw, CONTENT_TYPE_JSON
+
+
+def decode_bytes(payload: bytes, content_type: str | None, max_bytes: int = 16 * 2**20) -> bytes:
+    """The JSON bytes of a payload, inflating it when its content type says zlib (bounded against bombs)."""
+    if content_type == CONTENT_TYPE_ZLIB:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(payload, max_bytes)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"payload inflates beyond {max_bytes} bytes")
+        return raw
+    return payload
