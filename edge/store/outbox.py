@@ -20,7 +20,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True, frozen=True)
 class OutboxRow:
-    """One message waiting for (or past) its PUBACK."""
+    """One message waiting for (or past) its PUBACK.
+
+    ``body`` is a JSON object with the kind-specific fields of the wire message (``rows`` for aggregates,
+    ``gateway`` and ``rows`` for health, ``id``/``name``/``status``/``reason``/``result``/``ts`` for command
+    results); the publisher adds the envelope (``v``, ``store``, ``seq`` = ``id``, ``idem_key``, window, ``historical``,
+    ``sent_at``) and validates the whole against ``sync.wire``.
+    """
 
     id: int
     kind: str
@@ -80,7 +86,7 @@ def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, selec
         window = start
         while window + batch_s <= end:
             rows = [dict(r) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
-            body = json.dumps(rows, separators=(",", ":"))
+            body = json.dumps({"rows": rows}, separators=(",", ":"))
             enqueue(conn, kind=kind, shed_class=shed_class, idem_key=f"{store_id}:{kind}:{int(window)}:{batch_s}",
                     body=body, now=now, window_start=window, window_end=window + batch_s)
             queued += 1
