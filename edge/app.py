@@ -1,25 +1,32 @@
-"""The daemon's lifecycle: a flat list of init/start steps, and the same in reverse on stop."""
+"""The daemon's lifecycle: a flat list of init/start steps, the same in reverse on stop, and config reload."""
 
 import logging
 import os
 import signal
-import sqlite3
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from drivers import registry
 from edge import __version__
+from edge.config.base import DeviceConfig
+from edge.config.loader import load_config
 from edge.config.models import EdgeConfig
 from edge.driver import Driver, DriverContext, EventSink
+from edge.errors import ConfigError
 from edge.events import Event
 from edge.health import DeviceMonitor
-from edge.scheduler import Job, Scheduler
-from edge.store import db, retention, rollup, state
+from edge.jobs import Jobs
+from edge.scheduler import Scheduler
+from edge.store import db, state
 from edge.store.writer import Writer
 from edge.systemd import notify, watchdog_interval_s
+
+if TYPE_CHECKING:
+    from sync.uplink import Uplink
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +42,7 @@ class _WriterSink(EventSink):
 
 
 class App:
-    """One running daemon: store, drivers, scheduler and the systemd handshake."""
+    """One running daemon: store, drivers, scheduler, sync and the systemd handshake."""
 
     def __init__(self, config: EdgeConfig, config_path: Path | None = None) -> None:
         self.config = config
@@ -44,38 +51,46 @@ class App:
         self.started_at = time.time()
         self.writer: Writer | None = None
         self.scheduler: Scheduler | None = None
+        self.jobs: Jobs | None = None
+        self.uplink: Uplink | None = None
         self.monitors: dict[str, DeviceMonitor] = {}
-        self.drivers: list[Driver] = []
+        self.drivers: dict[str, Driver] = {}
+        self._devices_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bring the daemon up, then tell systemd it is ready."""
-        self.init_drivers()
+        self.check_drivers(self.config)
         self.init_store()
         self.start_writer()
         self.start_drivers()
         self.start_scheduler()
+        self.start_sync()
         self.start_watchdog()
         notify(f"READY=1\nSTATUS=running {len(self.drivers)} device(s)")
-        logger.info("StoreEdge %s running for store %s with %d device(s)", __version__, self.config.store_id,
-                    len(self.drivers))
+        logger.info("StoreEdge %s running for store %s with %d device(s)%s", __version__, self.config.store_id,
+                    len(self.drivers), ", syncing to HQ" if self.uplink else "")
 
     def stop(self) -> None:
         """Stop in reverse order and flush the writer; safe to call twice."""
         notify("STOPPING=1")
         self.stop_event.set()
-        for driver in reversed(self.drivers):
-            driver.stop()
+        if self.uplink is not None:
+            self.uplink.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
-        if self.writer is not None:
+        with self._devices_lock:
+            for driver in reversed(list(self.drivers.values())):
+                driver.stop()
+        if self.writer is not None and self.jobs is not None:
             try:
-                self.writer.call(self._write_heartbeat_rows, timeout=STOP_TIMEOUT_S / 2)
+                self.writer.call(self.jobs.write_heartbeat_rows, timeout=STOP_TIMEOUT_S / 2)
                 self.writer.call(lambda conn: state.put_state(conn, {"stopped_at": time.time()}))
             except Exception as err:
                 logger.error("Final status write failed: %s", err)
+        if self.writer is not None:
             self.writer.stop(timeout=STOP_TIMEOUT_S / 2)
         logger.info("StoreEdge stopped")
 
@@ -95,12 +110,11 @@ class App:
 
     # -- steps -----------------------------------------------------------------------------------------------
 
-    def init_drivers(self) -> None:
-        """Resolve every enabled device's driver class (a missing library is a config error)."""
-        self._driver_classes = {
-            device.name: registry.driver_class(device.type)
-            for device in self.config.enabled_devices()
-        }
+    @staticmethod
+    def check_drivers(config: EdgeConfig) -> None:
+        """Import every enabled device's driver now, so a missing library is a config error at start."""
+        for device in config.enabled_devices():
+            registry.driver_class(device.type)
 
     def init_store(self) -> None:
         """Create or migrate the database (backed up first when migrations are pending)."""
@@ -114,36 +128,50 @@ class App:
                              flush_interval_s=storage.flush_interval_s, min_free_disk_mb=storage.min_free_disk_mb)
         self.writer.start()
         names = [device.name for device in self.config.enabled_devices()]
+        sync = self.config.sync
         self.writer.call(lambda conn: state.prune_devices(conn, names))
         self.writer.call(lambda conn: state.put_state(conn, {
             "started_at": self.started_at, "pid": os.getpid(), "version": __version__,
             "store_id": self.config.store_id, "config_path": str(self.config_path or ""),
             "heartbeat_s": self.config.runtime.heartbeat_s, "stopped_at": None,
+            "sync": {"enabled": sync.enabled, "broker": sync.broker, "backlog_alarm_s": sync.backlog_alarm_s,
+                     "replay_rate_per_s": sync.replay_rate_per_s},
         }))
 
     def start_drivers(self) -> None:
         """Start every enabled device; a device that cannot open retries in the background."""
-        assert self.writer is not None
-        sink = _WriterSink(self.writer)
         for device in self.config.enabled_devices():
-            kind = device.type
-            monitor = DeviceMonitor(name=device.name, kind=kind)
-            self.monitors[device.name] = monitor
-            driver = self._driver_classes[device.name](device, DriverContext(monitor, sink))
-            driver.start()
-            self.drivers.append(driver)
+            self._start_device(device)
 
     def start_scheduler(self) -> None:
         """Start the scheduler with every job the daemon runs."""
         assert self.writer is not None
-        runtime = self.config.runtime
-        jobs = [
-            Job("heartbeat", runtime.heartbeat_s, self.job_heartbeat),
-            Job("rollup_scans", max(1.0, runtime.rollup_window_s / 4), self.job_rollup_scans),
-            Job("retention", runtime.retention_interval_s, self.job_retention),
-        ]
-        self.scheduler = Scheduler(jobs, self.writer)
+        self.jobs = Jobs(self.config, self.writer, lambda: list(self.monitors.values()), self._extra_state,
+                         self.started_at)
+        self.scheduler = Scheduler(self.jobs.declare(), self.writer)
         self.scheduler.start()
+
+    def start_sync(self) -> None:
+        """Start the MQTT uplink and the command router when sync is enabled."""
+        sync = self.config.sync
+        if not sync.enabled:
+            return
+        assert self.writer is not None
+        # Imported here: the app is the one place where edge wires in the sync package.
+        from sync.commands import CommandRouter, config_reload_handler, driver_handlers, ping_handler
+        from sync.topics import Topics
+        from sync.uplink import Uplink
+
+        topics = Topics(sync.topic_prefix, self.config.store_id)
+        handlers = {
+            "ping": ping_handler(__version__, self.started_at),
+            "config/reload": config_reload_handler(self.reload_config),
+            **driver_handlers(list(self.drivers.values())),
+        }
+        router = CommandRouter(self.config.store_id, topics, self.writer, handlers, sync.max_command_bytes)
+        self.uplink = Uplink(sync, self.config.store_id, __version__, self.writer, self.config.storage.path,
+                             on_command=router.handle)
+        self.uplink.start()
 
     def start_watchdog(self) -> None:
         """Ping the systemd watchdog while every worker thread shows recent progress."""
@@ -154,44 +182,59 @@ class App:
                                           daemon=True)
         self._watchdog.start()
 
-    # -- jobs ------------------------------------------------------------------------------------------------
+    # -- config reload (the `config/reload` command) ----------------------------------------------------------
 
-    def job_heartbeat(self) -> None:
-        """Write device status and daemon state for the CLI."""
-        assert self.writer is not None
-        self.writer.call(self._write_heartbeat_rows)
-
-    def job_rollup_scans(self) -> None:
-        """Aggregate scan windows that have closed."""
-        assert self.writer is not None
-        runtime = self.config.runtime
-        closed_until = time.time() - runtime.rollup_lateness_s
-        self.writer.call(lambda conn: rollup.rollup_scans(conn, closed_until, runtime.rollup_window_s))
-
-    def job_retention(self) -> None:
-        """Delete rows older than their table's retention."""
-        assert self.writer is not None
-        days = {table: self.config.storage.retention.days_for(table) for table in retention.TIME_COLUMNS}
-        deleted = self.writer.call(lambda conn: retention.prune(conn, days, time.time()))
-        if any(deleted.values()):
-            logger.info("Retention deleted %s", ", ".join(f"{t}: {n}" for t, n in deleted.items() if n))
+    def reload_config(self) -> dict[str, Any]:
+        """Re-read the config file; restart changed devices; report sections that need a daemon restart."""
+        if self.config_path is None:
+            raise ConfigError("the daemon was started without a config file")
+        new = load_config(self.config_path)
+        self.check_drivers(new)
+        if new.store_id != self.config.store_id:
+            raise ConfigError(f"store_id changed ({self.config.store_id} → {new.store_id}); restart the daemon")
+        old_devices = {d.name: d for d in self.config.enabled_devices()}
+        new_devices = {d.name: d for d in new.enabled_devices()}
+        stopped = sorted(n for n in old_devices if new_devices.get(n) != old_devices[n])
+        started = sorted(n for n in new_devices if old_devices.get(n) != new_devices[n])
+        with self._devices_lock:
+            for name in stopped:
+                self.drivers.pop(name).stop()
+                self.monitors.pop(name, None)
+        for name in started:
+            self._start_device(new_devices[name])
+        restart = sorted(
+            section for section in ("storage", "sync", "runtime", "privacy")
+            if getattr(new, section) != getattr(self.config, section)
+        )
+        self.config = new
+        logger.info("Config reloaded: started %s, stopped %s, restart needed for %s", started, stopped, restart)
+        return {"devices_started": started, "devices_stopped": stopped, "restart_required_for": restart}
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    def _write_heartbeat_rows(self, conn: sqlite3.Connection) -> None:
+    def _start_device(self, device: DeviceConfig) -> None:
         assert self.writer is not None
-        writer_stats = asdict(self.writer.stats)
-        writer_stats["queue_depth"] = self.writer.queue_depth
-        state.upsert_devices(conn, [monitor.snapshot() for monitor in self.monitors.values()])
-        state.put_state(conn, {"heartbeat_at": time.time(), "writer": writer_stats})
+        monitor = DeviceMonitor(name=device.name, kind=device.type)
+        driver = registry.driver_class(device.type)(device, DriverContext(monitor, _WriterSink(self.writer)))
+        with self._devices_lock:
+            self.monitors[device.name] = monitor
+            self.drivers[device.name] = driver
+        driver.start()
+
+    def _extra_state(self) -> dict[str, object]:
+        if self.uplink is None:
+            return {}
+        return {"uplink": asdict(self.uplink.stats)}
 
     def _progress_ok(self, max_age_s: float) -> bool:
         now = time.monotonic()
-        beats = [monitor.beat_at for monitor in self.monitors.values()]
+        beats = [monitor.beat_at for monitor in list(self.monitors.values())]
         if self.writer is not None:
             beats.append(self.writer.stats.beat_at)
         if self.scheduler is not None:
             beats.append(self.scheduler.beat_at)
+        if self.uplink is not None:
+            beats.append(self.uplink.beat_at)
         return all(now - beat < max_age_s for beat in beats)
 
     def _watchdog_loop(self, interval: float) -> None:

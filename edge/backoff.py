@@ -17,8 +17,12 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call lengthens the following one up to the cap."""
-        delay = min(self.cap, self.initial * self.factor**self.attempts)
-        self.attempts += 1
+        # The exponent stops growing once the cap is reached, so a device away for days never overflows a float.
+        if self.initial * self.factor**self.attempts < self.cap:
+            self.attempts += 1
+            delay = self.initial * self.factor ** (self.attempts - 1)
+        else:
+            delay = self.cap
         return max(0.0, delay * (1 + self._rng.uniform(-self.jitter, self.jitter)))
 
     def reset(self) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge import const
+from edge.store import outbox
 
 # The daemon is considered down when its heartbeat is older than this many heartbeat periods.
 STALE_HEARTBEATS = 3
@@ -52,6 +53,7 @@ class StatusReport:
     devices: list[DeviceReport]
     storage: dict[str, object]
     scheduler: list[JobReport]
+    sync: dict[str, object] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -151,12 +153,41 @@ def build_status(conn: sqlite3.Connection, db_path: Path, now: float | None = No
         "failed_batches": writer_stats.get("failed_batches", 0),
         "rows": _table_rows(conn),
     }
+    store_id = values.get("store_id")
     report = StatusReport(
-        store_id=values.get("store_id") if isinstance(values.get("store_id"), str) else None,  # type: ignore[arg-type]
+        store_id=store_id if isinstance(store_id, str) else None,
         daemon=daemon, devices=_devices(conn, now), storage=storage, scheduler=_jobs(conn, now),
+        sync=_sync(conn, values, now),
     )
     report.problems.extend(_problems(report))
     return report
+
+
+def _sync(conn: sqlite3.Connection, values: dict[str, object], now: float) -> dict[str, object]:
+    settings = values.get("sync")
+    settings = settings if isinstance(settings, dict) else {}
+    uplink = values.get("uplink")
+    uplink = uplink if isinstance(uplink, dict) else {}
+    backlog = outbox.stats(conn)
+    return {
+        "enabled": bool(settings.get("enabled", False)),
+        "broker": settings.get("broker"),
+        "connected": bool(uplink.get("connected", False)),
+        "session": uplink.get("session"),
+        "last_error": uplink.get("last_error"),
+        "backlog_rows": backlog.backlog_rows,
+        "backlog_bytes": backlog.backlog_bytes,
+        "oldest_age_s": None if backlog.oldest_created_at is None else round(now - backlog.oldest_created_at, 1),
+        "last_puback_age_s": None if backlog.last_sent_at is None else round(now - backlog.last_sent_at, 1),
+        "last_seq": backlog.last_seq,
+        "replay_rate_per_s": settings.get("replay_rate_per_s"),
+        "historical_sent": uplink.get("historical_sent", 0),
+        "live_sent": uplink.get("live_sent", 0),
+        "rejected_by_broker": uplink.get("rejected_by_broker", 0),
+        "shed": backlog.shed,
+        "over_bound": bool(values.get("outbox_over_bound", False)),
+        "backlog_alarm_s": settings.get("backlog_alarm_s"),
+    }
 
 
 def _problems(report: StatusReport) -> list[str]:
@@ -172,4 +203,13 @@ def _problems(report: StatusReport) -> list[str]:
     for job in report.scheduler:
         if not job.ok:
             problems.append(f"job {job.name} failed: {job.error}")
+    sync = report.sync
+    if sync.get("enabled"):
+        oldest, alarm = sync.get("oldest_age_s"), sync.get("backlog_alarm_s")
+        if isinstance(oldest, float | int) and isinstance(alarm, float | int) and oldest > alarm:
+            problems.append(f"HQ backlog: oldest unsent message is {oldest:.0f} s old (limit {alarm:.0f} s); "
+                            f"uplink {'connected' if sync.get('connected') else 'not connected'}: "
+                            f"{sync.get('last_error') or 'no error recorded'}")
+        if sync.get("over_bound"):
+            problems.append("outbox over its bounds with only never-shed messages left")
     return problems

@@ -17,6 +17,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(status)
     cli.add_command(devices)
     cli.add_command(scans)
+    cli.add_command(outbox_command)
 
 
 @click.command()
@@ -57,6 +58,7 @@ def _print_status(report: StatusReport) -> None:
     click.echo(f"  queue {storage['queue_depth']}  written {storage['written']}  dropped (queue full) "
                f"{storage['dropped_queue_full']}  shed (disk low) {storage['shed_low_disk']}")
     click.echo("  rows: " + ", ".join(f"{table} {count}" for table, count in rows.items()))
+    _print_sync(report.sync)
     click.echo("")
     click.echo("jobs")
     for job in report.scheduler:
@@ -70,6 +72,18 @@ def _print_status(report: StatusReport) -> None:
             click.echo(f"  - {problem}")
     else:
         click.echo("OK")
+
+
+def _print_sync(sync: dict[str, object]) -> None:
+    click.echo("")
+    if not sync.get("enabled"):
+        click.echo("sync     disabled")
+        return
+    link = "connected" if sync.get("connected") else f"NOT CONNECTED ({sync.get('last_error') or 'connecting'})"
+    click.echo(f"sync     {sync.get('broker')}  {link}  session {sync.get('session')}")
+    click.echo(f"  backlog {sync.get('backlog_rows')} messages, {_mb(sync.get('backlog_bytes'))} MB, oldest "
+               f"{common.age(sync.get('oldest_age_s'))}  last PUBACK {common.age(sync.get('last_puback_age_s'))} ago  "
+               f"last seq {sync.get('last_seq')}")
 
 
 def _mb(value: object) -> str:
@@ -159,3 +173,25 @@ def _summary_dict(row: queries.ScanSummary) -> dict[str, object]:
     import dataclasses
 
     return dataclasses.asdict(row)
+
+
+@click.command(name="outbox")
+@common.config_option
+@common.db_option
+@common.json_option
+def outbox_command(config_path: Path | None, db_path: Path | None, as_json: bool) -> None:
+    """Messages waiting for HQ: backlog, oldest age, last PUBACK, replay rate, shed counts."""
+    conn, path = common.open_db(config_path, db_path)
+    report = build_status(conn, path)
+    by_kind = queries.outbox_backlog_by_kind(conn)
+    if as_json:
+        common.print_json({**report.sync, "backlog_by_kind": by_kind})
+        return
+    _print_sync(report.sync)
+    sync = report.sync
+    click.echo(f"  replay rate {sync.get('replay_rate_per_s')} msg/s  sent: live {sync.get('live_sent')}, "
+               f"historical {sync.get('historical_sent')}  rejected by broker {sync.get('rejected_by_broker')}")
+    click.echo("  backlog by kind: " + (", ".join(f"{k} {n}" for k, n in by_kind.items()) or "empty"))
+    shed = sync.get("shed")
+    click.echo("  shed: " + (", ".join(f"{k} {n}" for k, n in shed.items()) if isinstance(shed, dict) and shed
+                             else "nothing"))

@@ -154,7 +154,8 @@ class Sync(StrictModel):
     reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay")
     reconnect_max_s: float = Field(default=120.0, gt=0, description="Longest reconnect delay")
     batch_window_s: int = Field(
-        default=900, ge=60, le=86400, description="Aggregates travel in one message per kind per window this long"
+        default=900, ge=10, le=86400,
+        description="Aggregates travel in one message per kind per window this long (a multiple of rollup_window_s)"
     )
     replay_rate_per_s: float = Field(
         default=50.0, gt=0, description="Token-bucket rate of backlog (historical) messages"
@@ -218,6 +219,13 @@ class EdgeConfig(StrictModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"unknown time zone {value!r}") from err
         return value
+
+    @model_validator(mode="after")
+    def _batch_fits_rollup(self) -> Self:
+        if self.sync.batch_window_s % self.runtime.rollup_window_s:
+            raise ValueError(f"sync.batch_window_s ({self.sync.batch_window_s}) must be a multiple of "
+                             f"runtime.rollup_window_s ({self.runtime.rollup_window_s})")
+        return self
 
     @model_validator(mode="after")
     def _unique_device_names(self) -> Self:

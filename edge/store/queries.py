@@ -69,3 +69,11 @@ def scan_summary(conn: sqlite3.Connection, since: float) -> list[ScanSummary]:
         ScanSummary(device=d, scans=n, valid=v or 0, invalid=n - (v or 0), distinct_gtins=g, by_kind=kinds.get(d, {}))
         for d, n, v, g in totals
     ]
+
+
+def outbox_backlog_by_kind(conn: sqlite3.Connection) -> dict[str, int]:
+    """Unsent outbox messages per kind."""
+    rows = conn.execute(
+        f"SELECT kind, count(*) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL GROUP BY kind ORDER BY kind"
+    ).fetchall()
+    return {kind: count for kind, count in rows}

@@ -56,8 +56,8 @@ class Daemon:
         assert isinstance(devices, list)
         return next((d for d in devices if d["name"] == name), {})
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> int:
-        """Send ``sig`` and wait for the exit code."""
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send ``sig`` and wait for the exit code; the daemon must exit within 10 s of SIGTERM."""
         assert self.process is not None
         self.process.send_signal(sig)
         code = self.process.wait(timeout=timeout)

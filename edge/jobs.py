@@ -1,0 +1,136 @@
+"""The daemon's scheduled jobs: rollups with their outbox rows, health for HQ, outbox bounds, retention, heartbeat.
+
+Every job does its database work in one ``Writer.call``, so the aggregates and the outbox rows that carry them
+to HQ commit in the same transaction.
+"""
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+from edge import __version__, const
+from edge.config.models import EdgeConfig
+from edge.health import DeviceMonitor
+from edge.scheduler import Job
+from edge.store import outbox, retention, rollup, state
+from edge.store.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+SCANS_WINDOW_SQL = f"""
+    SELECT device, window_start, window_end, scans, valid, invalid, distinct_gtins FROM {const.TABLE_AGG_SCANS}
+    WHERE window_start >= :start AND window_start < :end ORDER BY window_start, device"""
+
+OUTBOX_MAINTENANCE_S = 60.0
+
+
+class Jobs:
+    """The jobs of one daemon, bound to its config, writer and device monitors."""
+
+    def __init__(self, config: EdgeConfig, writer: Writer, monitors: Callable[[], Iterable[DeviceMonitor]],
+                 extra_state: Callable[[], dict[str, object]], started_at: float) -> None:
+        self.config = config
+        self.writer = writer
+        self.monitors = monitors
+        self.extra_state = extra_state
+        self.started_at = started_at
+        self._last_health = time.time()
+        self._outbox_over = False
+
+    def declare(self) -> list[Job]:
+        """Every periodic job, in one place."""
+        runtime, sync = self.config.runtime, self.config.sync
+        jobs = [
+            Job("heartbeat", runtime.heartbeat_s, self.heartbeat),
+            Job("rollup_scans", max(1.0, runtime.rollup_window_s / 4), self.rollup_scans),
+            Job("retention", runtime.retention_interval_s, self.retention),
+        ]
+        if sync.enabled:
+            jobs += [
+                Job("health_uplink", sync.health_every_s, self.health_uplink),
+                Job("outbox_bounds", OUTBOX_MAINTENANCE_S, self.outbox_bounds),
+            ]
+        return jobs
+
+    def heartbeat(self) -> None:
+        """Write device status and daemon state for the CLI."""
+        self.writer.call(self.write_heartbeat_rows)
+
+    def write_heartbeat_rows(self, conn: sqlite3.Connection) -> None:
+        """Device status and daemon state rows (also written once more on shutdown)."""
+        writer_stats = asdict(self.writer.stats)
+        writer_stats["queue_depth"] = self.writer.queue_depth
+        state.upsert_devices(conn, [monitor.snapshot() for monitor in self.monitors()])
+        state.put_state(conn, {"heartbeat_at": time.time(), "writer": writer_stats, **self.extra_state()})
+
+    def rollup_scans(self) -> None:
+        """Aggregate closed scan windows and, with sync on, queue closed batch windows for HQ."""
+        runtime, sync = self.config.runtime, self.config.sync
+        closed_until = time.time() - runtime.rollup_lateness_s
+
+        def work(conn: sqlite3.Connection) -> None:
+            rollup.rollup_scans(conn, closed_until, runtime.rollup_window_s)
+            if sync.enabled:
+                outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=const.AGG_SCANS,
+                                       select_sql=SCANS_WINDOW_SQL, closed_until=closed_until,
+                                       batch_s=sync.batch_window_s, shed_class=const.SHED_KEEP, now=time.time())
+
+        self.writer.call(work)
+
+    def health_uplink(self) -> None:
+        """Queue a health message for HQ covering the time since the last one."""
+        now = time.time()
+        start, self._last_health = self._last_health, now
+        stats = self.writer.stats
+
+        def work(conn: sqlite3.Connection) -> None:
+            backlog = outbox.stats(conn)
+            body = {
+                "gateway": {
+                    "uptime_s": round(now - self.started_at, 1), "version": __version__,
+                    "free_disk_bytes": stats.free_disk_bytes, "disk_low": stats.disk_low,
+                    "dropped_queue_full": stats.dropped_queue_full, "shed_low_disk": stats.shed_low_disk,
+                    "outbox_backlog": backlog.backlog_rows, "outbox_shed": sum(backlog.shed.values()),
+                },
+                "rows": [
+                    {"device": s.name, "kind": s.kind, "state": s.state, "reason": s.reason, "events": s.events,
+                     "reconnects": s.reconnects, "counters": s.counters}
+                    for s in (monitor.snapshot() for monitor in self.monitors())
+                ],
+            }
+            outbox.enqueue(conn, kind=const.AGG_HEALTH, shed_class=const.SHED_DETAIL,
+                           idem_key=f"{self.config.store_id}:{const.AGG_HEALTH}:{int(now)}",
+                           body=json.dumps(body, separators=(",", ":")), now=now, window_start=start, window_end=now)
+
+        self.writer.call(work)
+
+    def outbox_bounds(self) -> None:
+        """Shed outbox detail past the configured bounds and prune acknowledged rows."""
+        limits = self.config.sync.outbox
+        now = time.time()
+
+        def work(conn: sqlite3.Connection) -> tuple[int, bool]:
+            shed, over = outbox.enforce_limits(conn, max_rows=limits.max_rows, max_bytes=limits.max_bytes,
+                                               max_age_s=limits.max_age_days * 86400, now=now)
+            outbox.prune_sent(conn, now - limits.sent_retention_hours * 3600)
+            state.put_state(conn, {"outbox_over_bound": over})
+            return shed, over
+
+        shed, over = self.writer.call(work)
+        if shed:
+            logger.warning("Outbox over its bounds: shed %d detail message(s) (heatmaps, health); counts kept", shed)
+        if over and not self._outbox_over:
+            logger.error("Outbox still over its bounds with only never-shed messages left: HQ unreachable too long")
+        elif self._outbox_over and not over:
+            logger.warning("Outbox back within its bounds")
+        self._outbox_over = over
+
+    def retention(self) -> None:
+        """Delete rows older than their table's retention."""
+        days = {table: self.config.storage.retention.days_for(table) for table in retention.TIME_COLUMNS}
+        deleted = self.writer.call(lambda conn: retention.prune(conn, days, time.time()))
+        if any(deleted.values()):
+            logger.info("Retention deleted %s", ", ".join(f"{t}: {n}" for t, n in deleted.items() if n))
