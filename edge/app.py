@@ -26,6 +26,8 @@ from edge.store.writer import Writer
 from edge.systemd import notify, watchdog_interval_s
 
 if TYPE_CHECKING:
+    from sync.commands import CommandRouter
+    from sync.handlers import Handler
     from sync.uplink import Uplink
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class App:
         self.scheduler: Scheduler | None = None
         self.jobs: Jobs | None = None
         self.uplink: Uplink | None = None
+        self.router: CommandRouter | None = None
         self.monitors: dict[str, DeviceMonitor] = {}
         self.drivers: dict[str, Driver] = {}
         self._devices_lock = threading.Lock()
@@ -158,20 +161,24 @@ class App:
             return
         assert self.writer is not None
         # Imported here: the app is the one place where edge wires in the sync package.
-        from sync.commands import CommandRouter, config_reload_handler, driver_handlers, ping_handler
+        from sync.commands import CommandRouter
         from sync.topics import Topics
         from sync.uplink import Uplink
 
         topics = Topics(sync.topic_prefix, self.config.store_id)
-        handlers = {
-            "ping": ping_handler(__version__, self.started_at),
-            "config/reload": config_reload_handler(self.reload_config),
-            **driver_handlers(list(self.drivers.values())),
-        }
-        router = CommandRouter(self.config.store_id, topics, self.writer, handlers, sync.max_command_bytes)
+        self.router = CommandRouter(self.config.store_id, topics, self.writer, self._command_handlers(),
+                                    sync.max_command_bytes)
         self.uplink = Uplink(sync, self.config.store_id, __version__, self.writer, self.config.storage.path,
-                             on_command=router.handle)
+                             on_command=self.router.handle)
         self.uplink.start()
+
+    def _command_handlers(self) -> "dict[str, Handler]":
+        """The daemon's own commands plus those of every driver that takes commands."""
+        from sync.commands import config_reload_handler, driver_handlers, merge_handlers, ping_handler
+
+        builtins = {"ping": ping_handler(__version__, self.started_at),
+                    "config/reload": config_reload_handler(self.reload_config)}
+        return merge_handlers(builtins, driver_handlers(list(self.drivers.values())))
 
     def start_watchdog(self) -> None:
         """Ping the systemd watchdog while every worker thread shows recent progress."""
@@ -207,6 +214,8 @@ class App:
             if getattr(new, section) != getattr(self.config, section)
         )
         self.config = new
+        if self.router is not None:
+            self.router.set_handlers(self._command_handlers())  # the new drivers' commands
         logger.info("Config reloaded: started %s, stopped %s, restart needed for %s", started, stopped, restart)
         return {"devices_started": started, "devices_stopped": stopped, "restart_required_for": restart}
 

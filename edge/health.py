@@ -43,6 +43,7 @@ class DeviceMonitor:
     beat_at: float = field(default_factory=time.monotonic)
     counters: Counter[str] = field(default_factory=Counter)
     _ever_ok: bool = False
+    _announced: bool = False  # the initial "unavailable: starting" is a placeholder, never logged
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_state(self, state: HealthState, reason: str | None = None) -> bool:
@@ -50,7 +51,10 @@ class DeviceMonitor:
         with self._lock:
             if state == self.state and reason == self.reason:
                 return False
-            previous, self.state, self.reason, self.since = self.state, state, reason, time.time()
+            previous, self.state, self.reason = self.state, state, reason
+            changed = previous != state or not self._announced
+            if previous != state:
+                self.since = time.time()
             if state == HEALTH_OK:
                 if self._ever_ok:
                     self.reconnects += 1
@@ -58,9 +62,10 @@ class DeviceMonitor:
                 else:
                     logger.info("Device %s is ok", self.name)
                 self._ever_ok = True
-            elif previous != state:
+            elif changed:
                 logger.warning("Device %s is %s: %s", self.name, state, reason)
-            return previous != state
+            self._announced = True
+            return changed
 
     def event(self, ts: float) -> None:
         """Count one event at event time ``ts``."""

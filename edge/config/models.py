@@ -72,7 +72,7 @@ class Retention(StrictModel):
     @field_validator("per_table")
     @classmethod
     def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
-        known = set(const.RAW_TABLES) | set(const.AGGREGATE_TABLES)
+        known = set(const.RAW_TABLES) | set(const.AGGREGATE_TABLES) | {const.TABLE_COMMANDS}
         for table, days in value.items():
             if table not in known:
                 raise ValueError(f"unknown table {table!r}; known: {', '.join(sorted(known))}")

@@ -8,6 +8,8 @@ from edge import const
 TIME_COLUMNS: dict[str, str] = {
     const.TABLE_SCANS: "ts",
     const.TABLE_AGG_SCANS: "window_end",
+    # Handled command ids are kept as long as aggregates: a re-delivery within that time is still a duplicate.
+    const.TABLE_COMMANDS: "received_at",
 }
 
 

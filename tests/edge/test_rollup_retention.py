@@ -187,8 +187,8 @@ def test_retention__per_table_override_from_config_applies_to_that_table_only(
 
     deleted = retention.prune(conn, days, NOW)
 
-    assert days == {const.TABLE_SCANS: 30, const.TABLE_AGG_SCANS: 10}
-    assert deleted == {const.TABLE_SCANS: 1, const.TABLE_AGG_SCANS: 1}
+    assert (days[const.TABLE_SCANS], days[const.TABLE_AGG_SCANS]) == (30, 10)
+    assert (deleted[const.TABLE_SCANS], deleted[const.TABLE_AGG_SCANS]) == (1, 1)
     assert [row[0] for row in conn.execute("SELECT ts FROM scans")] == [NOW - 20 * DAY]
 
 

@@ -64,7 +64,8 @@ def test_migrate__fresh_database_gets_every_core_table(tmp_path: Path) -> None:
 
     applied = migrate(path)
 
-    assert applied == ["0001_core"]
+    assert applied[0] == "0001_core"
+    assert applied == [m.name for m in schema.migrations.pending(Database(memory=True))]
     assert tables(path) >= CORE_TABLES
 
 
@@ -85,12 +86,12 @@ def test_migrate__fresh_database_is_not_backed_up(fresh_db: Path) -> None:
 def test_migrate__existing_data_is_backed_up_before_a_pending_migration(
         fresh_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     insert_scans(fresh_db, 5)
-    later_release = with_extra_migration("0002_extra", "CREATE TABLE extra (x INTEGER)")
+    later_release = with_extra_migration("9999_extra", "CREATE TABLE extra (x INTEGER)")
     monkeypatch.setattr(db, "migrations", later_release)
 
     applied = migrate(fresh_db)
 
-    assert applied == ["0002_extra"]
+    assert applied == ["9999_extra"]
     assert "extra" in tables(fresh_db)
     [backup] = backups(fresh_db)
     with closing(connect_readonly(backup)) as copy:
@@ -101,7 +102,7 @@ def test_migrate__existing_data_is_backed_up_before_a_pending_migration(
 
 def test_migrate__failing_migration_is_a_store_error_and_leaves_no_partial_schema(
         fresh_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = with_extra_migration("0002_broken", "CREATE TABLE half (x INTEGER)", "SELECT nonsense(")
+    broken = with_extra_migration("9999_broken", "CREATE TABLE half (x INTEGER)", "SELECT nonsense(")
     monkeypatch.setattr(db, "migrations", broken)
     before = tables(fresh_db)
 
@@ -109,7 +110,7 @@ def test_migrate__failing_migration_is_a_store_error_and_leaves_no_partial_schem
         migrate(fresh_db)
 
     assert tables(fresh_db) == before
-    assert [m.name for m in broken.pending(Database(fresh_db))] == ["0002_broken"]
+    assert [m.name for m in broken.pending(Database(fresh_db))] == ["9999_broken"]
 
 
 def test_backup__keeps_only_the_newest_copies(fresh_db: Path) -> None:
