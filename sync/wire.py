@@ -1,6 +1,6 @@
 """The MQTT wire contract: versioned pydantic models of every payload StoreEdge sends or accepts.
 
-HQ validates with the same models; ``docs/schema/*.json`` are generated from them (``edge hq schema``) and a
+HQ validates with the same models; ``docs/schema/*.json`` are generated from them (``python -m sync.schema``) and a
 test fails when they drift. Times are ISO 8601 in UTC. A payload over the configured size is zlib-compressed
 and its MQTT 5 content type says so (``CONTENT_TYPE_ZLIB``); otherwise it is ``CONTENT_TYPE_JSON``.
 """
