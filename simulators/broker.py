@@ -6,6 +6,7 @@ test rejection) are generated with the ``openssl`` command in the test's temp di
 
 import getpass
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +61,7 @@ def make_certs(directory: Path) -> Certs:
 class Broker:
     """mosquitto with an anonymous listener and, optionally, password+ACL and TLS listeners.
 
+    ``persistent`` keeps sessions and queued messages across a restart, as a production broker does.
     ``users`` maps user names to passwords for the auth listener; ``acl`` is the text of an ACL file applied to
     it (``pattern`` lines may use %u / %c). ``tls`` adds a TLS listener (with the auth settings).
     """
@@ -68,6 +70,7 @@ class Broker:
     users: dict[str, str] = field(default_factory=dict)
     acl: str | None = None
     tls: bool = False
+    persistent: bool = False
     port: int = field(default_factory=free_port)
     auth_port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
@@ -93,7 +96,9 @@ class Broker:
         self.directory.mkdir(parents=True, exist_ok=True)
         # Run as the current user: as root, mosquitto would switch to user 'mosquitto', which cannot read the
         # test's private temp directory.
-        lines = [f"user {getpass.getuser()}", "per_listener_settings true", "persistence false", "log_dest stderr",
+        persistence = (["persistence true", f"persistence_location {self.directory}/", "autosave_interval 1"]
+                       if self.persistent else ["persistence false"])
+        lines = [f"user {getpass.getuser()}", "per_listener_settings true", *persistence, "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice",
                  f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
         auth: list[str] = []
@@ -143,12 +148,23 @@ class Broker:
         if self.process is None:
             return
         self.process.terminate()
+        self.process.send_signal(signal.SIGCONT)  # a paused broker only acts on SIGTERM once resumed
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay up but nothing is read, forwarded or acknowledged."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Unfreeze the broker (SIGCONT)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Start again on the same ports."""

@@ -36,7 +36,8 @@ def _problem(error: dict[str, object]) -> str:
     if error.get("type") == "union_tag_invalid":
         known = ", ".join(sorted(_UNION_TAGS))
         return f"{path}.type: unknown device type (known: {known})"
-    return f"{path}: {error.get('msg')}"
+    message = str(error.get("msg", ""))
+    return f"{path}: {message.removeprefix('Value error, ')}"
 
 
 def parse_config(text: str, source: str = "<config>") -> EdgeConfig:

@@ -154,7 +154,7 @@ class Sync(StrictModel):
     reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay")
     reconnect_max_s: float = Field(default=120.0, gt=0, description="Longest reconnect delay")
     batch_window_s: int = Field(
-        default=900, ge=10, le=86400,
+        default=900, ge=5, le=86400,
         description="Aggregates travel in one message per kind per window this long (a multiple of rollup_window_s)"
     )
     replay_rate_per_s: float = Field(
@@ -163,7 +163,7 @@ class Sync(StrictModel):
     replay_burst: int = Field(default=100, ge=1, description="Token-bucket burst of backlog messages")
     compress_over_bytes: int = Field(default=1024, ge=0, description="Payloads larger than this are zlib-compressed")
     max_command_bytes: int = Field(default=65536, ge=256, description="Larger commands from HQ are rejected")
-    health_every_s: int = Field(default=300, ge=10, description="How often a health message is queued for HQ")
+    health_every_s: int = Field(default=300, ge=5, description="How often a health message is queued for HQ")
     backlog_alarm_s: float = Field(
         default=3600.0, gt=0, description="edge status is degraded when the oldest unsent message is older"
     )
@@ -181,7 +181,7 @@ class Sync(StrictModel):
 class Runtime(StrictModel):
     """Timing of the daemon's own jobs."""
 
-    rollup_window_s: int = Field(default=60, ge=10, le=3600, description="Aggregate window length in seconds")
+    rollup_window_s: int = Field(default=60, ge=5, le=3600, description="Aggregate window length in seconds")
     rollup_lateness_s: float = Field(default=5.0, ge=0, description="Wait this long after a window ends")
     heartbeat_s: float = Field(default=5.0, gt=0, le=60, description="Status and watchdog heartbeat period")
     retention_interval_s: int = Field(default=3600, ge=10, description="How often the retention job runs")

@@ -33,7 +33,8 @@ def hq() -> None:
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="HQ database file (created and migrated when missing)")
 @click.option("--group", default=DEFAULT_GROUP, show_default=True,
-              help="Shared subscription group; receivers in one group split the messages between them")
+              help="Shared subscription group; receivers in one group split the messages between them; '' for a "
+                   "single receiver with plain subscriptions (survives a mosquitto restart, see docs/hq.md)")
 @click.option("--prefix", default=HqTopics().prefix_template, show_default=True,
               help="Store topic prefix template; {store_id} matches any store")
 @click.option("--username", default=None, help="MQTT user name")

@@ -128,14 +128,18 @@ class Receiver:
         self._settings = settings
         self._clock = clock
         self._topics = HqTopics(settings.prefix_template)
+        # An empty group means one receiver with plain subscriptions: mosquitto (2.0.11, measured) does not restore
+        # shared subscriptions from its persistence file after a restart, so only a plain subscription in a
+        # persistent session keeps queueing for this receiver across a broker restart.
+        share = (lambda f: self._topics.shared(settings.group, f)) if settings.group else (lambda f: f)
         self._filters = [
-            self._topics.shared(settings.group, self._topics.agg_filter),
-            self._topics.shared(settings.group, self._topics.cmd_result_filter),
+            share(self._topics.agg_filter),
+            share(self._topics.cmd_result_filter),
             # Not shared: retained messages are never sent to shared subscriptions (MQTT 5 §4.8.2), and each
             # receiver keeps its own view of every store's state.
             self._topics.state_filter,
         ]
-        self._client_id = settings.client_id or f"{settings.group}-{uuid.uuid4().hex[:8]}"
+        self._client_id = settings.client_id or f"{settings.group or 'edge-hq'}-{uuid.uuid4().hex[:8]}"
         self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
         self._client: mqtt.Client | None = None
         self._conn: sqlite3.Connection | None = None
