@@ -265,3 +265,37 @@ def test_sync__status_is_degraded_when_the_backlog_is_too_old(tmp_path: Path, da
     assert outbox["connected"] is False
     assert outbox["backlog_rows"] >= 1
     assert code == 1
+
+
+def test_sync__config_reload_command_starts_a_new_device(
+    tmp_path: Path, daemon: Callable[[str], Daemon], hq_broker: Broker, receiver: Receiver
+) -> None:
+    edge = daemon(_sections(tmp_path / "no-scanner", hq_broker.url))
+    _fast_windows(edge)
+    edge.start()
+    hq_db = tmp_path / "hq.db"
+    try:
+        wait_for(lambda: edge.status().get("sync", {}).get("connected") is True, 20, "the uplink to connect")
+        edge.config.write_text(edge.config.read_text() + f"""
+[[devices]]
+type = "barcode"
+name = "aisle-1"
+port = "{tmp_path / 'aisle-scanner'}"
+""")
+
+        def results() -> dict[object, dict[str, object]]:
+            found = [json.loads(p) for kind, _, _, p in _hq(hq_db).values() if kind == "cmd_result"]
+            return {r["id"]: r for r in found}
+
+        _publish_command(hq_broker, "config/reload", _command("r-1", name="config/reload"))
+        wait_for(lambda: "r-1" in results(), 20, "the first reload's result")
+        wait_for(lambda: bool(edge.device("aisle-1")), 10, "the new device in status")
+        edge.config.write_text(edge.config.read_text() + "\nbogus = 1\n")
+        _publish_command(hq_broker, "config/reload", _command("r-2", name="config/reload"))
+        wait_for(lambda: "r-2" in results(), 20, "the second reload's result")
+    finally:
+        assert edge.stop() == 0
+    applied, refused = results()["r-1"], results()["r-2"]
+    assert applied["status"] == "ok"
+    assert applied["result"] == {"devices_started": ["aisle-1"], "devices_stopped": [], "restart_required_for": []}
+    assert refused["status"] == "rejected" and "bogus: unknown key" in str(refused["reason"])
