@@ -27,6 +27,7 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("barcode", "drivers.barcode.config:BarcodeConfig", "drivers.barcode.driver:BarcodeDriver"),
+    Kind("wifi_probe", "drivers.wifi_probe.config:WifiProbeConfig", "drivers.wifi_probe.driver:WifiProbeDriver"),
 )
 
 

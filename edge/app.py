@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from drivers import registry
 from edge import __version__
@@ -20,6 +21,7 @@ from edge.errors import ConfigError
 from edge.events import Event
 from edge.health import DeviceMonitor
 from edge.jobs import Jobs
+from edge.privacy import Hasher, truncate_wal
 from edge.scheduler import Scheduler
 from edge.store import db, state
 from edge.store.writer import Writer
@@ -54,6 +56,7 @@ class App:
         self.writer: Writer | None = None
         self.scheduler: Scheduler | None = None
         self.jobs: Jobs | None = None
+        self.hasher: Hasher | None = None
         self.uplink: Uplink | None = None
         self.router: CommandRouter | None = None
         self.monitors: dict[str, DeviceMonitor] = {}
@@ -68,6 +71,7 @@ class App:
         self.check_drivers(self.config)
         self.init_store()
         self.start_writer()
+        self.init_privacy()
         self.start_drivers()
         self.start_scheduler()
         self.start_sync()
@@ -140,6 +144,13 @@ class App:
             "sync": {"enabled": sync.enabled, "broker": sync.broker, "backlog_alarm_s": sync.backlog_alarm_s,
                      "replay_rate_per_s": sync.replay_rate_per_s},
         }))
+
+    def init_privacy(self) -> None:
+        """The device-id hasher every sniffer shares; its salt lives in the store and rotates at local midnight."""
+        writer = self.writer
+        assert writer is not None
+        self.hasher = Hasher(ZoneInfo(self.config.timezone), self.config.privacy.salt_rotation, writer.call,
+                             checkpoint=lambda: writer.call(truncate_wal, transaction=False))
 
     def start_drivers(self) -> None:
         """Start every enabled device; a device that cannot open retries in the background."""
@@ -224,7 +235,8 @@ class App:
     def _start_device(self, device: DeviceConfig) -> None:
         assert self.writer is not None
         monitor = DeviceMonitor(name=device.name, kind=device.type)
-        driver = registry.driver_class(device.type)(device, DriverContext(monitor, _WriterSink(self.writer)))
+        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher)
+        driver = registry.driver_class(device.type)(device, context)
         with self._devices_lock:
             self.monitors[device.name] = monitor
             self.drivers[device.name] = driver

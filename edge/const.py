@@ -9,11 +9,19 @@ HEALTH_UNAVAILABLE: Final = "unavailable"
 
 # Raw tables hold per-event rows; they are pruned by age and shed first when the disk is low.
 TABLE_SCANS: Final = "scans"
-RAW_TABLES: Final = (TABLE_SCANS,)
+TABLE_SIGHTINGS: Final = "sightings"
+TABLE_WIFI_VISITS: Final = "wifi_visits"
+RAW_TABLES: Final = (TABLE_SCANS, TABLE_SIGHTINGS, TABLE_WIFI_VISITS)
 
 # Aggregate tables hold per-window rollups; they are kept longer and never shed for disk space.
 TABLE_AGG_SCANS: Final = "agg_scans"
-AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS,)
+TABLE_AGG_PRESENCE: Final = "agg_presence"
+TABLE_AGG_VISITS: Final = "agg_visits"
+TABLE_AGG_ZONES: Final = "agg_zones"
+AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES)
+
+# The keyed-hash salts of device identifiers (DESIGN §3): one row per salt period, destroyed at rotation.
+TABLE_PRIVACY_SALTS: Final = "privacy_salts"
 
 TABLE_DEVICE_STATUS: Final = "device_status"
 TABLE_DAEMON_STATE: Final = "daemon_state"
@@ -31,6 +39,9 @@ SHED_DETAIL: Final = "detail"
 
 # Aggregate kinds HQ receives on …/agg/{kind}, and the outbox kind of command results.
 AGG_SCANS: Final = "scans"
+AGG_PRESENCE: Final = "presence"
+AGG_VISITS: Final = "visits"
+AGG_ZONES: Final = "zones"
 AGG_HEALTH: Final = "health"
 CMD_RESULT: Final = "cmd_result"
 

@@ -8,7 +8,7 @@ capped exponential backoff until stopped. A device that cannot be opened never s
 import logging
 import threading
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from edge.backoff import Backoff
 from edge.config.base import DeviceConfig
@@ -16,6 +16,9 @@ from edge.const import HEALTH_OK, HEALTH_UNAVAILABLE
 from edge.errors import DeviceUnavailable
 from edge.events import Event
 from edge.health import DeviceMonitor
+
+if TYPE_CHECKING:
+    from edge.privacy import Hasher
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +32,13 @@ class EventSink(ABC):
 
 
 class DriverContext:
-    """What a driver may touch: its monitor (health, counters, progress) and the event sink."""
+    """What a driver may touch: its monitor (health, counters, progress), the event sink, and the daemon's
+    device-id hasher (drivers that see MACs must hash them at once; see ``edge.privacy``)."""
 
-    def __init__(self, monitor: DeviceMonitor, sink: EventSink) -> None:
+    def __init__(self, monitor: DeviceMonitor, sink: EventSink, hasher: "Hasher | None" = None) -> None:
         self.monitor = monitor
         self._sink = sink
+        self.hasher = hasher
 
     def emit(self, event: Event, ts: float) -> None:
         """Hand one event (with its event time) to the store; a full queue is counted, never blocks."""

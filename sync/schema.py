@@ -11,7 +11,16 @@ from typing import Final, Literal
 
 from pydantic import BaseModel
 
-from sync.wire import Command, CommandResult, HealthMessage, ScansMessage, StateMessage
+from sync.wire import (
+    Command,
+    CommandResult,
+    HealthMessage,
+    PresenceMessage,
+    ScansMessage,
+    StateMessage,
+    VisitsMessage,
+    ZonesMessage,
+)
 
 DEFAULT_DIR: Final = Path("docs/schema")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -20,6 +29,9 @@ JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 SCHEMAS: Final[dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]]]] = {
     "agg-scans.json": (ScansMessage, "serialization"),
     "agg-health.json": (HealthMessage, "serialization"),
+    "agg-presence.json": (PresenceMessage, "serialization"),
+    "agg-visits.json": (VisitsMessage, "serialization"),
+    "agg-zones.json": (ZonesMessage, "serialization"),
     "state.json": (StateMessage, "serialization"),
     "cmd.json": (Command, "validation"),
     "cmd_result.json": (CommandResult, "serialization"),

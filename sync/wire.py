@@ -61,6 +61,41 @@ class GatewayHealthRow(WireModel):
     outbox_shed: int = Field(ge=0, description="Detail messages shed from the outbox so far")
 
 
+class PresenceRow(WireModel):
+    """WiFi presence in one window: devices heard inside the store and the persons estimated from them."""
+
+    window_start: AwareDatetime = Field(description="Start of the presence window")
+    window_end: AwareDatetime = Field(description="End of the presence window (exclusive)")
+    frames: int = Field(ge=0, description="Probe requests heard in the window, all sniffers")
+    devices: int = Field(ge=0, description="Distinct device ids above the RSSI gate (randomized ids count per burst)")
+    stable_devices: int = Field(ge=0, description="Universal-MAC devices above the gate, staff and infrastructure excluded")
+    randomized_clusters: int = Field(ge=0, description="Distinct IE-fingerprint clusters among randomized MACs")
+    probe_rate: float = Field(ge=0, description="Probe requests per second")
+    persons_estimate: float = Field(ge=0, description="Estimated persons present (calibrated)")
+
+
+class VisitsRow(WireModel):
+    """Visits of stable devices that ended in one window (a measured subset of devices, not all people)."""
+
+    window_start: AwareDatetime = Field(description="Start of the window")
+    window_end: AwareDatetime = Field(description="End of the window (exclusive)")
+    visitors: int = Field(ge=0, description="Visits that lasted at least the visitor minimum (default 5 min)")
+    passersby: int = Field(ge=0, description="Devices in range for less than the visitor minimum")
+    capture_rate: float | None = Field(ge=0, le=1, description="visitors / (visitors + passersby); null when both 0")
+    repeat_visitors: int = Field(ge=0, description="Visitors seen on an earlier visit within the same salt period")
+    dwell_buckets: dict[str, int] = Field(description="Visitors per dwell bucket, e.g. '5-20m', '20-60m', '1-6h', '6h+'")
+
+
+class ZonesRow(WireModel):
+    """WiFi dwell in one floor-plan zone in one window."""
+
+    window_start: AwareDatetime = Field(description="Start of the window")
+    window_end: AwareDatetime = Field(description="End of the window (exclusive)")
+    zone: str = Field(description="Zone name from the store's floor plan")
+    device_seconds: float = Field(ge=0, description="Seconds devices spent in the zone (strongest sniffer)")
+    devices: int = Field(ge=0, description="Distinct devices in the zone")
+
+
 # -- aggregate messages ---------------------------------------------------------------------------------------
 
 
@@ -92,8 +127,34 @@ class HealthMessage(_Aggregate):
     rows: list[DeviceHealthRow] = Field(description="One row per configured device")
 
 
-AggregateMessage = Annotated[ScansMessage | HealthMessage, Field(discriminator="kind")]
-AGGREGATE_MODELS: dict[str, type[_Aggregate]] = {"scans": ScansMessage, "health": HealthMessage}
+class PresenceMessage(_Aggregate):
+    """``…/agg/presence``: WiFi presence per window."""
+
+    kind: Literal["presence"] = "presence"
+    rows: list[PresenceRow] = Field(description="One row per presence window")
+
+
+class VisitsMessage(_Aggregate):
+    """``…/agg/visits``: visitors, passersby, capture rate and dwell of stable devices."""
+
+    kind: Literal["visits"] = "visits"
+    rows: list[VisitsRow] = Field(description="One row per window in which visits ended")
+
+
+class ZonesMessage(_Aggregate):
+    """``…/agg/zones``: WiFi dwell per floor-plan zone."""
+
+    kind: Literal["zones"] = "zones"
+    rows: list[ZonesRow] = Field(description="One row per zone and window with devices")
+
+
+AggregateMessage = Annotated[
+    ScansMessage | HealthMessage | PresenceMessage | VisitsMessage | ZonesMessage, Field(discriminator="kind")
+]
+AGGREGATE_MODELS: dict[str, type[_Aggregate]] = {
+    "scans": ScansMessage, "health": HealthMessage, "presence": PresenceMessage, "visits": VisitsMessage,
+    "zones": ZonesMessage,
+}
 
 
 # -- state, commands ------------------------------------------------------------------------------------------

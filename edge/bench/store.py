@@ -1,5 +1,6 @@
 """Store benchmark: events/s through submit → writer thread → SQLite vs raw ``executemany`` of the same rows."""
 
+import operator
 import random
 import tempfile
 import time
@@ -25,7 +26,7 @@ def _events(count: int) -> list[Scan]:
 
 def _baseline(path: Path, events: list[Scan]) -> float:
     """Raw executemany of the same rows, in transactions of the writer's batch size."""
-    rows = [event.row() for event in events]
+    rows = list(map(operator.attrgetter(*Scan.COLUMNS), events))
     columns = Scan.COLUMNS
     sql = f"INSERT INTO {Scan.TABLE} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     conn = connect(path)

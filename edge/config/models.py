@@ -178,6 +178,47 @@ class Sync(StrictModel):
         return self
 
 
+class VisitRules(StrictModel):
+    """When a stable device's presence is a visit (Meraki-compatible defaults)."""
+
+    enter_dbm: int = Field(default=-80, ge=-100, le=-20, description="A visit starts at this RSSI or stronger")
+    stay_dbm: int = Field(default=-85, ge=-100, le=-20, description="A visit goes on while RSSI is this or stronger")
+    gap_s: float = Field(default=120.0, gt=0, description="Unheard for longer than this ends a visit")
+    visitor_min_s: float = Field(default=300.0, gt=0, description="A visit this long is a visitor, else a passerby")
+
+    @model_validator(mode="after")
+    def _stay_below_enter(self) -> Self:
+        if self.stay_dbm > self.enter_dbm:
+            raise ValueError("stay_dbm must not be stronger than enter_dbm")
+        return self
+
+
+class WifiAnalytics(StrictModel):
+    """How probe sightings become presence, visits and zone dwell."""
+
+    window_s: int = Field(default=60, ge=10, le=3600, description="Presence window length in seconds")
+    rssi_gate_dbm: int = Field(default=-75, ge=-100, le=-20, description="Sightings weaker than this are outside")
+    persons_factor: float = Field(
+        default=1.0, gt=0, le=10,
+        description="Persons per counted device; set by calibration, or fitted against camera entries",
+    )
+    fit_factor_from_camera: bool = Field(
+        default=False, description="Fit persons_factor online against camera entries (needs a people counter)"
+    )
+    visits: VisitRules = Field(default_factory=VisitRules, description="Visit rules for stable devices")
+    zone_window_s: float = Field(default=20.0, ge=5, le=120, description="Median-RSSI window for zone assignment")
+    zone_hysteresis_db: float = Field(default=4.0, ge=0, le=20, description="A new strongest sniffer must win by this")
+    staff_max_hours: float = Field(
+        default=6.0, gt=0, le=24, description="Universal MACs present longer than this a day are staff/infrastructure"
+    )
+    ignore_ouis: list[str] = Field(
+        default_factory=list, description="Vendor prefixes to ignore (e.g. the store's own scanners), 'aa:bb:cc'"
+    )
+    dwell_buckets_min: list[int] = Field(
+        default_factory=lambda: [5, 20, 60, 360], description="Dwell bucket edges in minutes (5–20, 20–60, 1–6 h, 6 h+)"
+    )
+
+
 class Runtime(StrictModel):
     """Timing of the daemon's own jobs."""
 
@@ -210,6 +251,7 @@ class EdgeConfig(StrictModel):
     privacy: Privacy = Field(default_factory=Privacy, description="Privacy of device identifiers")
     sync: Sync = Field(default_factory=Sync, description="MQTT uplink to HQ")
     runtime: Runtime = Field(default_factory=Runtime, description="Job timing and logging")
+    wifi: WifiAnalytics = Field(default_factory=WifiAnalytics, description="WiFi presence, visit and zone analytics")
 
     @field_validator("timezone")
     @classmethod

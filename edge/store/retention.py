@@ -7,7 +7,12 @@ from edge import const
 # The event-time column each pruned table is aged by.
 TIME_COLUMNS: dict[str, str] = {
     const.TABLE_SCANS: "ts",
+    const.TABLE_SIGHTINGS: "ts",
+    const.TABLE_WIFI_VISITS: "ts",
     const.TABLE_AGG_SCANS: "window_end",
+    const.TABLE_AGG_PRESENCE: "window_end",
+    const.TABLE_AGG_VISITS: "window_end",
+    const.TABLE_AGG_ZONES: "window_end",
     # Handled command ids are kept as long as aggregates: a re-delivery within that time is still a duplicate.
     const.TABLE_COMMANDS: "received_at",
 }

@@ -110,3 +110,70 @@ def _outbox(db: Database) -> None:
     ]
     for statement in statements:
         db.execute(statement)
+
+
+@migrations(name="0003_wifi")
+def _wifi(db: Database) -> None:
+    statements = [
+        f"""CREATE TABLE {const.TABLE_SIGHTINGS} (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            sniffer TEXT NOT NULL,
+            device TEXT NOT NULL,
+            randomized INTEGER NOT NULL,
+            oui TEXT,
+            rssi INTEGER,
+            channel INTEGER,
+            seq INTEGER NOT NULL,
+            fp TEXT,
+            ssid_len INTEGER NOT NULL
+        )""",
+        f"CREATE INDEX idx_sightings_ts ON {const.TABLE_SIGHTINGS} (ts)",
+        # Visits of stable ids, closed by the analytics (hashed ids only; pruned with the raw tables).
+        f"""CREATE TABLE {const.TABLE_WIFI_VISITS} (
+            id INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            ts REAL NOT NULL,
+            dwell_s REAL NOT NULL,
+            max_rssi INTEGER,
+            visitor INTEGER NOT NULL,
+            randomized INTEGER NOT NULL
+        )""",
+        f"CREATE INDEX idx_wifi_visits_ts ON {const.TABLE_WIFI_VISITS} (ts)",
+        f"""CREATE TABLE {const.TABLE_AGG_PRESENCE} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            frames INTEGER NOT NULL,
+            devices INTEGER NOT NULL,
+            stable_devices INTEGER NOT NULL,
+            randomized_clusters INTEGER NOT NULL,
+            probe_rate REAL NOT NULL,
+            persons_estimate REAL NOT NULL,
+            detail_json TEXT NOT NULL DEFAULT '{{}}'
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_VISITS} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            visitors INTEGER NOT NULL,
+            passersby INTEGER NOT NULL,
+            capture_rate REAL,
+            repeat_visitors INTEGER NOT NULL,
+            dwell_buckets_json TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_ZONES} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            zone TEXT NOT NULL,
+            device_seconds REAL NOT NULL,
+            devices INTEGER NOT NULL,
+            PRIMARY KEY (window_start, zone)
+        )""",
+        f"""CREATE TABLE {const.TABLE_PRIVACY_SALTS} (
+            period_start REAL PRIMARY KEY,
+            salt BLOB NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        db.execute(statement)

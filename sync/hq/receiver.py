@@ -35,7 +35,8 @@ from sync.topics import HqTopics, Topics
 logger = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "edge-hq"
-_AGGREGATE: TypeAdapter[wire.ScansMessage | wire.HealthMessage] = TypeAdapter(wire.AggregateMessage)
+_AGGREGATE: TypeAdapter[wire.ScansMessage | wire.HealthMessage | wire.PresenceMessage | wire.VisitsMessage
+                        | wire.ZonesMessage] = TypeAdapter(wire.AggregateMessage)
 
 
 @dataclass(frozen=True, slots=True)

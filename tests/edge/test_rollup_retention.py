@@ -1,5 +1,6 @@
 """Rollups bucket scans by event time into aligned windows, resumably; retention prunes by table age."""
 
+import operator
 import random
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,7 @@ def insert(conn: sqlite3.Connection, scans: Iterable[Scan]) -> None:
     columns = Scan.COLUMNS
     conn.executemany(
         f"INSERT INTO scans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [s.row() for s in scans],
+        map(operator.attrgetter(*columns), scans),
     )
 
 
@@ -193,5 +194,5 @@ def test_retention__per_table_override_from_config_applies_to_that_table_only(
 
 
 def test_retention__unknown_per_table_override_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown table 'sightings'"):
-        Retention(per_table={"sightings": 3})
+    with pytest.raises(ValueError, match="unknown table 'footfall'"):
+        Retention(per_table={"footfall": 3})

@@ -1,5 +1,6 @@
 """Opening the store: migrations (idempotent, backed up first), backup retention and read-only connections."""
 
+import operator
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -38,7 +39,8 @@ def insert_scans(path: Path, count: int) -> None:
         marks = ", ".join("?" * len(Scan.COLUMNS))
         conn.executemany(
             f"INSERT INTO {Scan.TABLE} ({', '.join(Scan.COLUMNS)}) VALUES ({marks})",
-            [Scan(1_700_000_000.0 + i, "till-1", "E0", f"{i:013d}", "gtin", f"{i:014d}", True).row()
+            [operator.attrgetter(*Scan.COLUMNS)(Scan(1_700_000_000.0 + i, "till-1", "E0", f"{i:013d}", "gtin",
+                                                      f"{i:014d}", True))
              for i in range(count)],
         )
     finally:
