@@ -21,7 +21,7 @@ from edge.errors import ConfigError
 from edge.events import Event
 from edge.health import DeviceMonitor
 from edge.jobs import Jobs
-from edge.privacy import Hasher, truncate_wal
+from edge.privacy import Hasher
 from edge.scheduler import Scheduler
 from edge.store import db, state
 from edge.store.writer import Writer
@@ -146,11 +146,10 @@ class App:
         }))
 
     def init_privacy(self) -> None:
-        """The device-id hasher every sniffer shares; its salt lives in the store and rotates at local midnight."""
-        writer = self.writer
-        assert writer is not None
-        self.hasher = Hasher(ZoneInfo(self.config.timezone), self.config.privacy.salt_rotation, writer.call,
-                             checkpoint=lambda: writer.call(truncate_wal, transaction=False))
+        """The device-id hasher all sniffers share; its salt file sits next to the database, rotating at midnight."""
+        path = self.config.storage.path
+        self.hasher = Hasher(ZoneInfo(self.config.timezone), self.config.privacy.salt_rotation,
+                             path.with_name(path.name + ".salt"))
 
     def start_drivers(self) -> None:
         """Start every enabled device; a device that cannot open retries in the background."""

@@ -20,9 +20,6 @@ TABLE_AGG_VISITS: Final = "agg_visits"
 TABLE_AGG_ZONES: Final = "agg_zones"
 AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES)
 
-# The keyed-hash salts of device identifiers (DESIGN §3): one row per salt period, destroyed at rotation.
-TABLE_PRIVACY_SALTS: Final = "privacy_salts"
-
 TABLE_DEVICE_STATUS: Final = "device_status"
 TABLE_DAEMON_STATE: Final = "daemon_state"
 TABLE_JOB_RUNS: Final = "job_runs"

@@ -1,11 +1,10 @@
 """Typed events passed from driver threads to the store writer.
 
-Events are slotted dataclasses, not pydantic models: they cross threads on the hot path. The writer stores the
-attributes named in ``COLUMNS`` as they are (a bool is stored as 0/1). They are not declared
-``frozen``: a frozen dataclass sets each field through ``object.__setattr__`` and costs ~15× more to build (6 µs vs
-0.4 µs for ten fields, measured), which matters at 100k sightings/s. Treat them as immutable all the same. Each event class
-names the table it lands in (``TABLE``), the attributes that are its columns (``COLUMNS``), and whether it is raw
-data that may be shed when the disk runs low (``RAW``).
+Events are slotted dataclasses, not pydantic models: they cross threads on the hot path. Each event class names
+the table it lands in (``TABLE``), the attributes that are its columns (``COLUMNS``; a bool is stored as 0/1), and
+whether it is raw data that may be shed when the disk runs low (``RAW``). They are not declared ``frozen``: a frozen
+dataclass sets each field through ``object.__setattr__`` and costs ~15× more to build (6 µs vs 0.4 µs for ten
+fields, measured), which matters at 100k sightings/s. Treat them as immutable all the same.
 """
 
 from dataclasses import dataclass

@@ -63,7 +63,9 @@ class Jobs:
         """Device status and daemon state rows (also written once more on shutdown)."""
         writer_stats = asdict(self.writer.stats)
         writer_stats["queue_depth"] = self.writer.queue_depth
-        state.upsert_devices(conn, [monitor.snapshot() for monitor in self.monitors()])
+        statuses = [monitor.snapshot() for monitor in self.monitors()]
+        state.upsert_devices(conn, statuses)
+        state.prune_devices(conn, [s.name for s in statuses])  # a device removed by a reload leaves status
         state.put_state(conn, {"heartbeat_at": time.time(), "writer": writer_stats, **self.extra_state()})
 
     def rollup_scans(self) -> None:
@@ -71,14 +73,19 @@ class Jobs:
         runtime, sync = self.config.runtime, self.config.sync
         closed_until = time.time() - runtime.rollup_lateness_s
 
-        def work(conn: sqlite3.Connection) -> None:
-            rollup.rollup_scans(conn, closed_until, runtime.rollup_window_s)
+        def work(conn: sqlite3.Connection) -> rollup.RollupResult:
+            result = rollup.rollup_scans(conn, closed_until, runtime.rollup_window_s)
             if sync.enabled:
                 outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=const.AGG_SCANS,
                                        select_sql=SCANS_WINDOW_SQL, closed_until=closed_until,
-                                       batch_s=sync.batch_window_s, shed_class=const.SHED_KEEP, now=time.time())
+                                       batch_s=sync.batch_window_s, shed_class=const.SHED_KEEP, now=time.time(),
+                                       revised=result.revised_windows)
+            return result
 
-        self.writer.call(work)
+        result = self.writer.call(work)
+        if result.late_rows:
+            logger.info("%d late scan(s) recounted in %d already closed window(s); HQ gets the corrected windows",
+                        result.late_rows, len(result.revised_windows))
 
     def health_uplink(self) -> None:
         """Queue a health message for HQ covering the time since the last one."""

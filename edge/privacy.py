@@ -1,28 +1,23 @@
 """Device identifiers under privacy (DESIGN §3): a MAC becomes a keyed, truncated hash the moment it is parsed.
 
-The key (salt) rotates at store-local midnight (daily) or Monday midnight (weekly). The current salt is kept in the
-database so a restart within the period keeps ids stable; at rotation the old salt is deleted with SQLite's
-``secure_delete`` on and the WAL truncated, so its bytes are gone from disk. Frames older than the current period
-(a replayed capture) are hashed with a salt made for that period in memory only and never stored. Only the
-locally-administered bit and, for universal MACs, the vendor OUI survive hashing.
+The key (salt) rotates at store-local midnight (daily) or Monday midnight (weekly). The current salt is kept in a
+file next to the database that only the service user can read (``<database>.salt``, mode 0600), so a restart within
+the period keeps ids stable; at rotation a new file replaces it and the old salt is gone. Frames older than the
+current period (a replayed capture) are hashed with a salt made for that period in memory only and never stored.
+Only the locally-administered bit and, for universal MACs, the vendor OUI survive hashing.
 """
 
 import hashlib
+import json
 import logging
 import os
-import sqlite3
 import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from edge import const
-
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-RunInWriter = Callable[[Callable[[sqlite3.Connection], T]], T]
 
 ID_BYTES = 8  # 64-bit ids: collisions are negligible for a store's devices per period, and nothing more is kept
 SALT_BYTES = 32
@@ -46,33 +41,39 @@ def next_period_start(start: float, tz: ZoneInfo, rotation: Literal["daily", "we
     return period_start(local.timestamp(), tz, rotation)
 
 
-def load_or_create_salt(conn: sqlite3.Connection, start: float) -> bytes:
-    """The stored salt of the period starting at ``start`` (created if missing); older salts are destroyed."""
-    row = conn.execute(f"SELECT salt FROM {const.TABLE_PRIVACY_SALTS} WHERE period_start = ?", (start,)).fetchone()
-    if row is None:
-        salt = os.urandom(SALT_BYTES)
-        conn.execute(f"INSERT INTO {const.TABLE_PRIVACY_SALTS} (period_start, salt) VALUES (?, ?)", (start, salt))
-    else:
-        salt = bytes(row[0])
-    conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, so a deleted salt leaves no bytes behind
-    conn.execute(f"DELETE FROM {const.TABLE_PRIVACY_SALTS} WHERE period_start < ?", (start,))
+def load_or_create_salt(path: Path, start: float) -> bytes:
+    """The salt of the period starting at ``start``, from ``path``; a new one replaces an older period's salt.
+
+    The file is written to a temporary name (mode 0600) and renamed over the old one, so the old salt is gone
+    once the rename is done. It is never in the database, so neither a reader of the database (the technician
+    group) nor a database backup can brute-force universal MACs from their vendor prefix.
+    """
+    try:
+        stored = json.loads(path.read_text(encoding="ascii"))
+        if float(stored["period_start"]) == start:
+            return bytes.fromhex(stored["salt"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        logger.warning("Salt file %s unreadable (%s); starting a new salt period", path, err)
+    salt = os.urandom(SALT_BYTES)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        json.dump({"period_start": start, "salt": salt.hex()}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
     return salt
-
-
-def truncate_wal(conn: sqlite3.Connection) -> None:
-    """Checkpoint and truncate the WAL so deleted salt pages are not left in it (outside a transaction)."""
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class Hasher:
     """Turns MACs into salted ids; one per daemon, shared by every sniffer so ids match across sniffers."""
 
-    def __init__(self, tz: ZoneInfo, rotation: Literal["daily", "weekly"], run_in_writer: RunInWriter[bytes],
-                 checkpoint: Callable[[], None] | None = None) -> None:
+    def __init__(self, tz: ZoneInfo, rotation: Literal["daily", "weekly"], salt_file: Path) -> None:
         self._tz = tz
         self._rotation = rotation
-        self._run_in_writer = run_in_writer
-        self._checkpoint = checkpoint
+        self._salt_file = salt_file
         self._lock = threading.Lock()
         self._start = float("-inf")
         self._end = float("-inf")
@@ -115,9 +116,7 @@ class Hasher:
             if self._start <= ts < self._end:
                 return  # another sniffer's thread rotated first
             start = period_start(ts, self._tz, self._rotation)
-            salt = self._run_in_writer(lambda conn: load_or_create_salt(conn, start))
-            if self._checkpoint is not None:
-                self._checkpoint()
+            salt = load_or_create_salt(self._salt_file, start)
             first = self._end == float("-inf")
             self._start, self._end = start, next_period_start(start, self._tz, self._rotation)
             self._salt = salt

@@ -200,6 +200,9 @@ def _problems(report: StatusReport) -> list[str]:
             problems.append(f"device {device.name} is {device.state}: {device.reason}")
     if report.storage["disk_low"]:
         problems.append("free disk below the floor: raw events are being shed")
+    failed = report.storage.get("failed_batches")
+    if isinstance(failed, int) and failed:
+        problems.append(f"{failed} store write(s) failed since the daemon started (see the log)")
     for job in report.scheduler:
         if not job.ok:
             problems.append(f"job {job.name} failed: {job.error}")

@@ -68,7 +68,9 @@ class PresenceRow(WireModel):
     window_end: AwareDatetime = Field(description="End of the presence window (exclusive)")
     frames: int = Field(ge=0, description="Probe requests heard in the window, all sniffers")
     devices: int = Field(ge=0, description="Distinct device ids above the RSSI gate (randomized ids count per burst)")
-    stable_devices: int = Field(ge=0, description="Universal-MAC devices above the gate, staff and infrastructure excluded")
+    stable_devices: int = Field(
+        ge=0, description="Universal-MAC devices above the gate, staff and infrastructure excluded"
+    )
     randomized_clusters: int = Field(ge=0, description="Distinct IE-fingerprint clusters among randomized MACs")
     probe_rate: float = Field(ge=0, description="Probe requests per second")
     persons_estimate: float = Field(ge=0, description="Estimated persons present (calibrated)")
@@ -83,7 +85,9 @@ class VisitsRow(WireModel):
     passersby: int = Field(ge=0, description="Devices in range for less than the visitor minimum")
     capture_rate: float | None = Field(ge=0, le=1, description="visitors / (visitors + passersby); null when both 0")
     repeat_visitors: int = Field(ge=0, description="Visitors seen on an earlier visit within the same salt period")
-    dwell_buckets: dict[str, int] = Field(description="Visitors per dwell bucket, e.g. '5-20m', '20-60m', '1-6h', '6h+'")
+    dwell_buckets: dict[str, int] = Field(
+        description="Visitors per dwell bucket, e.g. '5-20m', '20-60m', '1-6h', '6h+'"
+    )
 
 
 class ZonesRow(WireModel):

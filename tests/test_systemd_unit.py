@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.config.base import NOT_INSTALLED
+
 SYSTEMD_DIR = Path(__file__).resolve().parents[1] / "systemd"
 UNIT = SYSTEMD_DIR / "store-edge.service"
 SYSUSERS = SYSTEMD_DIR / "sysusers.conf"
@@ -95,9 +97,12 @@ def test_unit__loads_both_credentials_from_etc(unit: Directives) -> None:
     ]
 
 
-def test_unit__only_the_optional_tls_key_has_a_fallback(unit: Directives) -> None:
-    fallbacks = [value.partition(":")[0] for value in unit.get(("Service", "SetCredential"), [])]
-    assert fallbacks == ["tls_client_key"]
+def test_unit__every_credential_has_the_not_installed_placeholder(unit: Directives) -> None:
+    # A store that does not sync yet has no credential files; the daemon refuses the placeholder as a secret.
+    loaded = sorted(value.partition(":")[0] for value in unit.get(("Service", "LoadCredential"), []))
+    fallbacks = unit.get(("Service", "SetCredential"), [])
+    assert sorted(value.partition(":")[0] for value in fallbacks) == loaded
+    assert {value.partition(":")[2] for value in fallbacks} == {NOT_INSTALLED}
 
 
 def test_unit__gets_serial_and_video_groups(unit: Directives) -> None:

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.errors import ConfigError
 
+NOT_INSTALLED = "not-installed"  # the placeholder the systemd unit passes for a credential file that is missing
+
 
 class StrictModel(BaseModel):
     """Config base: unknown keys are errors, values are validated on assignment, models are frozen."""
@@ -46,9 +48,14 @@ class SecretRef(StrictModel):
         """The secret's value, stripped of its trailing newline."""
         path = self.path()
         try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as err:
             raise ConfigError(f"secret {path}: {err.strerror}") from err
+        if value == NOT_INSTALLED:
+            # The systemd unit's SetCredential= placeholder: the real file was never put in place.
+            raise ConfigError(f"secret credential {self.credential!r} is not installed: put it in "
+                              f"/etc/store-edge/credentials/ (see docs/install.md) and restart the service")
+        return value
 
 
 DEVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
 from edge.errors import StoreError
 from edge.store.schema import migrations
@@ -31,17 +32,40 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for the CLI; it never blocks or changes the daemon's database."""
+def connect_readonly(path: Path, schema: Migrations | None = None) -> sqlite3.Connection:
+    """A read-only connection for the CLI; it never blocks or changes the daemon's database.
+
+    Refuses a database whose schema (``schema``, by default the daemon's migrations) is older than this software
+    (the daemon migrates it when it starts), so reports never fail half-way on a missing table.
+    """
     if not path.exists():
         raise StoreError(f"database {path} does not exist (has the daemon run yet?)")
+    uri = path.resolve().as_uri()
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn = _open_ro(f"{uri}?mode=ro")
     except sqlite3.Error as err:
-        raise StoreError(f"cannot read database {path}: {err}") from err
+        if path.with_name(path.name + "-wal").exists():
+            raise StoreError(f"cannot read database {path}: {err}") from err
+        # After a clean stop there is no WAL, and a reader without write access to the directory cannot create
+        # the shared-memory file; with no writer running, reading the file as immutable is safe.
+        try:
+            conn = _open_ro(f"{uri}?mode=ro&immutable=1")
+        except sqlite3.Error as again:
+            raise StoreError(f"cannot read database {path}: {again}") from again
+    pending = [m.name for m in (schema or migrations).pending(Database(conn))]
+    if pending:
+        conn.close()
+        raise StoreError(f"database {path} is older than this software (pending: {', '.join(pending)}); "
+                         "start the daemon (systemctl restart store-edge) or, for an HQ database, `edge hq run` to "
+                         "migrate it")
     conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open_ro(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     return conn
 
 

@@ -62,37 +62,49 @@ def enqueue(conn: sqlite3.Connection, *, kind: str, shed_class: str, idem_key: s
     return cursor.lastrowid
 
 
-def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, select_sql: str, closed_until: float,
+def _enqueue_window(conn: sqlite3.Connection, *, store_id: str, kind: str, select_sql: str, window: float,
                     batch_s: int, shed_class: str, now: float) -> int:
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
+    finally:
+        conn.row_factory = None
+    body = json.dumps({"rows": rows}, separators=(",", ":"))
+    return enqueue(conn, kind=kind, shed_class=shed_class, idem_key=f"{store_id}:{kind}:{int(window)}:{batch_s}",
+                   body=body, now=now, window_start=window, window_end=window + batch_s)
+
+
+def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, select_sql: str, closed_until: float,
+                    batch_s: int, shed_class: str, now: float, revised: Sequence[float] = ()) -> int:
     """Queue one message per closed batch window of an aggregate table; returns messages queued.
 
     ``select_sql`` selects the rows of one batch window given ``:start`` and ``:end``. Every window from the
     first aggregate on gets a message, empty or not, so HQ can tell "nothing happened" from "not arrived".
+    ``revised`` lists rollup windows recomputed for late rows: a batch window already sent that contains one is
+    queued again, with the same ``idem_key`` and a higher seq, so HQ's upsert by key keeps the corrected one.
     Resumable: a watermark per kind moves in the same transaction.
     """
     key = f"outbox:{kind}"
     row = conn.execute(f"SELECT watermark FROM {const.TABLE_ROLLUP_STATE} WHERE kind = ?", (key,)).fetchone()
-    end = math.floor(closed_until / batch_s) * batch_s
+    end = float(math.floor(closed_until / batch_s) * batch_s)
+    settings = {"store_id": store_id, "kind": kind, "select_sql": select_sql, "batch_s": batch_s,
+                "shed_class": shed_class, "now": now}
+    queued = 0
     if row is not None:
         start = float(row[0])
+        for batch in sorted({float(math.floor(w / batch_s) * batch_s) for w in revised if w < start}):
+            _enqueue_window(conn, window=batch, **settings)  # type: ignore[arg-type]
+            queued += 1
     else:
         first = conn.execute(f"SELECT min(window_start) FROM ({select_sql})", {"start": 0, "end": end}).fetchone()
         if first is None or first[0] is None:
             return 0
-        start = math.floor(first[0] / batch_s) * batch_s
-    queued = 0
-    conn.row_factory = sqlite3.Row
-    try:
-        window = start
-        while window + batch_s <= end:
-            rows = [dict(r) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
-            body = json.dumps({"rows": rows}, separators=(",", ":"))
-            enqueue(conn, kind=kind, shed_class=shed_class, idem_key=f"{store_id}:{kind}:{int(window)}:{batch_s}",
-                    body=body, now=now, window_start=window, window_end=window + batch_s)
-            queued += 1
-            window += batch_s
-    finally:
-        conn.row_factory = None
+        start = float(math.floor(first[0] / batch_s) * batch_s)
+    window = start
+    while window + batch_s <= end:
+        _enqueue_window(conn, window=window, **settings)  # type: ignore[arg-type]
+        queued += 1
+        window += batch_s
     if end > start:
         conn.execute(
             f"""INSERT INTO {const.TABLE_ROLLUP_STATE} (kind, watermark) VALUES (?, ?)
@@ -164,18 +176,18 @@ def enforce_limits(conn: sqlite3.Connection, *, max_rows: int, max_bytes: int, m
     ).fetchone()
     if rows > max_rows or size > max_bytes:
         # Walk the detail rows oldest first and shed until both bounds hold (or no detail is left).
-        never = 2**62  # a bound that holds needs no shedding
-        excess_rows = rows - max_rows if rows > max_rows else never
-        excess_bytes = size - max_bytes if size > max_bytes else never
+        # Shed the shortest oldest-first prefix of detail that brings BOTH bounds back (a bound that holds needs 0).
+        excess_rows = max(0, rows - max_rows)
+        excess_bytes = max(0, size - max_bytes)
         cut = conn.execute(
             f"""SELECT id FROM (
                   SELECT id, count(*) OVER w AS n, sum(bytes) OVER w AS b FROM {const.TABLE_OUTBOX}
                   WHERE sent_at IS NULL AND shed_class = ?
                   WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING))
-                WHERE n >= ? OR b >= ? ORDER BY id LIMIT 1""",
+                WHERE n >= ? AND b >= ? ORDER BY id LIMIT 1""",
             (const.SHED_DETAIL, excess_rows, excess_bytes),
         ).fetchone()
-        limit_id = cut[0] if cut else never
+        limit_id = cut[0] if cut else 2**62  # not enough detail to get under: shed all of it
         shed += _shed(conn, "id <= ?", (limit_id,), now)
         rows, size = conn.execute(
             f"SELECT count(*), coalesce(sum(bytes), 0) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL"

@@ -170,10 +170,6 @@ def _wifi(db: Database) -> None:
             devices INTEGER NOT NULL,
             PRIMARY KEY (window_start, zone)
         )""",
-        f"""CREATE TABLE {const.TABLE_PRIVACY_SALTS} (
-            period_start REAL PRIMARY KEY,
-            salt BLOB NOT NULL
-        )""",
     ]
     for statement in statements:
         db.execute(statement)

@@ -138,6 +138,19 @@ class Writer:
         assert self._conn is not None
         conn = self._conn
         while True:
+            try:
+                if self._step(conn):
+                    return
+            except Exception:  # a bug must not end the only writer: log it, count it, keep writing
+                self.stats.failed_batches += 1
+                logger.exception("Store writer step failed; carrying on")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._stop.wait(0.1)
+
+    def _step(self, conn: sqlite3.Connection) -> bool:
+        """One turn of the writer loop; True when it is time to exit."""
+        while True:
             stopping = self._stop.is_set()
             now = time.monotonic()
             self.stats.beat_at = now
@@ -150,10 +163,11 @@ class Writer:
                     continue  # keep draining a backlog without waiting
             elif stopping:
                 self._run_tasks(conn)
-                return
+                return True
             if not stopping:
                 self._wake.wait(self._flush_interval_s)
                 self._wake.clear()
+            return False
 
     def _run_tasks(self, conn: sqlite3.Connection) -> None:
         while self._tasks:

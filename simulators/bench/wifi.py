@@ -41,7 +41,7 @@ def _ours(path: Path, db_path: Path) -> tuple[float, int]:
     db.migrate(db_path)
     writer = Writer(db_path, queue_size=2_000_000, batch_size=5000, flush_interval_s=0.05, min_free_disk_mb=0)
     writer.start()
-    maker = SightingMaker("sn-1", Hasher(ZoneInfo("UTC"), "daily", writer.call), ParseStats())
+    maker = SightingMaker("sn-1", Hasher(ZoneInfo("UTC"), "daily", db_path.with_suffix(".salt")), ParseStats())
     submitted = 0
     started = time.perf_counter()
     # The driver's own path: records in batches (as a source hands them over) through the sighting maker.

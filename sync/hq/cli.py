@@ -3,6 +3,7 @@
 import json
 import logging
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -43,18 +44,19 @@ def hq() -> None:
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CA bundle that signed the broker's certificate (mqtts:// only; default: system CAs)")
 @click.option("--client-id", default=None,
-              help="Fixed MQTT client id, unique per receiver (default: random); needed for --session-expiry")
-@click.option("--session-expiry", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seconds the broker keeps this receiver's session (and queues its messages) while it is away; "
-                   "with --client-id, a crashed receiver loses nothing that it had not committed")
+              help="Fixed MQTT client id, unique per receiver (default: edge-hq-<hostname>); the broker keeps the "
+                   "session under this id")
+@click.option("--session-expiry", type=click.IntRange(min=0), default=86400, show_default=True,
+              help="Seconds the broker keeps this receiver's session (and queues its messages) while it is away, "
+                   "so a restart or crash loses nothing; 0 = a clean session that loses what arrives while away")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO",
               show_default=True, help="Log level")
 def run(broker: str, db_path: Path, group: str, prefix: str, username: str | None, password_file: Path | None,
         ca_file: Path | None, client_id: str | None, session_expiry: int, log_level: str) -> None:
     """Receive aggregates, command results and state of every store until SIGTERM or SIGINT."""
     logging.basicConfig(level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if session_expiry and client_id is None:
-        raise click.UsageError("--session-expiry needs a fixed --client-id (a random id never resumes its session)")
+    if client_id is None:
+        client_id = f"edge-hq-{socket.gethostname()}"
     password = None
     if password_file is not None:
         password = password_file.read_text(encoding="utf-8").rstrip("\r\n")

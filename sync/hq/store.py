@@ -89,7 +89,7 @@ def open_db(path: Path) -> sqlite3.Connection:
 
 def open_readonly(path: Path) -> sqlite3.Connection:
     """Open the HQ database read-only (for ``edge hq status`` while a receiver runs)."""
-    return connect_readonly(path)
+    return connect_readonly(path, migrations)
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from edge.health import DeviceMonitor
 from edge.privacy import Hasher
 from simulators.wifi import default_world, node_lines, simulate, write_pcap, write_pcapng
 from simulators.wifi.feed import PtyNode, stream_udp
-from tests.conftest import MakeWriter
 
 START = 1_795_420_800.0
 
@@ -51,8 +50,8 @@ def _driver(settings: dict[str, object], hasher: Hasher) -> tuple[WifiProbeDrive
 
 
 @pytest.fixture
-def hasher(fresh_db: Path, make_writer: MakeWriter) -> Hasher:
-    return Hasher(ZoneInfo("UTC"), "daily", make_writer(fresh_db).call)
+def hasher(tmp_path: Path) -> Hasher:
+    return Hasher(ZoneInfo("UTC"), "daily", tmp_path / "edge.db.salt")
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])

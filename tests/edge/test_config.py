@@ -266,3 +266,11 @@ def test_cli_config_check__missing_file_exits_2(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "cannot read config" in result.stderr
+
+
+def test_secret__the_units_not_installed_placeholder_is_refused_by_name(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mqtt_password").write_text("not-installed")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError, match="'mqtt_password' is not installed"):
+        SecretRef(credential="mqtt_password").read()

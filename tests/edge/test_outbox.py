@@ -92,3 +92,20 @@ def test_outbox__byte_and_age_bounds(conn: sqlite3.Connection) -> None:
     shed, _ = outbox.enforce_limits(conn, max_rows=100, max_bytes=10**9, max_age_s=5, now=T0 + 8.5)
     assert shed == 2, "detail older than the age bound is shed"
     assert [row.kind for row in outbox.pending(conn, 0, 100)] == ["scans"], "old counts stay"
+
+
+def test_outbox__a_late_scan_revises_its_window_and_resends_the_batch(conn: sqlite3.Connection) -> None:
+    _scan_rows(conn, [T0 + 10, T0 + 70])
+    first = rollup.rollup_scans(conn, T0 + 1000, 60)
+    outbox.enqueue_windows(conn, store_id="s1", kind="scans", select_sql=SCANS_WINDOW_SQL, closed_until=T0 + 1000,
+                           batch_s=900, shed_class=const.SHED_KEEP, now=T0 + 1000, revised=first.revised_windows)
+    # A scan for the first minute reaches the store after its window (and its batch) were closed and sent.
+    _scan_rows(conn, [T0 + 20])
+    again = rollup.rollup_scans(conn, T0 + 1010, 60)
+    assert (again.late_rows, again.revised_windows) == (1, (T0,))
+    outbox.enqueue_windows(conn, store_id="s1", kind="scans", select_sql=SCANS_WINDOW_SQL, closed_until=T0 + 1010,
+                           batch_s=900, shed_class=const.SHED_KEEP, now=T0 + 1010, revised=again.revised_windows)
+    sent = outbox.pending(conn, 0, 10)
+    assert [row.idem_key for row in sent] == [f"s1:scans:{int(T0)}:900"] * 2, "same key, higher seq: HQ upserts"
+    assert [sum(r["scans"] for r in json.loads(row.body)["rows"]) for row in sent] == [2, 3]
+    assert rollup.rollup_scans(conn, T0 + 1020, 60).late_rows == 0, "each late row is recounted once"

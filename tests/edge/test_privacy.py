@@ -1,13 +1,12 @@
 """Device ids under privacy: keyed hashes per salt period, rotation at store-local midnight, old salts destroyed."""
 
-import sqlite3
+import json
+import stat
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge import const
-from edge.privacy import Hasher, period_start, truncate_wal, vendor_oui
-from tests.conftest import MakeWriter
+from edge.privacy import Hasher, period_start, vendor_oui
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAC = bytes.fromhex("3c22fb0a1b2c")
@@ -18,21 +17,14 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).timestamp()
 
 
-def _hasher(writer_call: object, checkpoint: object = None) -> Hasher:
-    return Hasher(SHANGHAI, "daily", writer_call, checkpoint)  # type: ignore[arg-type]
-
-
 def test_period__starts_at_store_local_midnight() -> None:
     assert period_start(_ts("2026-11-23T23:59:59"), SHANGHAI, "daily") == _ts("2026-11-23T00:00:00")
     assert period_start(_ts("2026-11-24T00:00:00"), SHANGHAI, "daily") == _ts("2026-11-24T00:00:00")
     assert period_start(_ts("2026-11-26T15:00:00"), SHANGHAI, "weekly") == _ts("2026-11-23T00:00:00")  # a Monday
 
 
-def test_hasher__same_mac_same_id_within_a_day_and_different_across_midnight(
-    fresh_db: Path, make_writer: MakeWriter
-) -> None:
-    writer = make_writer(fresh_db)
-    hasher = _hasher(writer.call)
+def test_hasher__same_mac_same_id_within_a_day_and_different_across_midnight(tmp_path: Path) -> None:
+    hasher = Hasher(SHANGHAI, "daily", tmp_path / "edge.db.salt")
     morning = hasher.device_id(MAC, _ts("2026-11-23T09:00:00"))
     evening = hasher.device_id(MAC, _ts("2026-11-23T21:00:00"))
     next_day = hasher.device_id(MAC, _ts("2026-11-24T00:00:01"))
@@ -42,34 +34,34 @@ def test_hasher__same_mac_same_id_within_a_day_and_different_across_midnight(
     assert MAC.hex() not in morning
 
 
-def test_hasher__a_restart_within_the_period_keeps_ids(fresh_db: Path, make_writer: MakeWriter) -> None:
-    writer = make_writer(fresh_db)
-    first = _hasher(writer.call).device_id(MAC, _ts("2026-11-23T09:00:00"))
-    again = _hasher(writer.call).device_id(MAC, _ts("2026-11-23T18:00:00"))
-    assert first == again, "the salt of the current period is kept in the store"
+def test_hasher__a_restart_within_the_period_keeps_ids(tmp_path: Path) -> None:
+    first = Hasher(SHANGHAI, "daily", tmp_path / "s").device_id(MAC, _ts("2026-11-23T09:00:00"))
+    again = Hasher(SHANGHAI, "daily", tmp_path / "s").device_id(MAC, _ts("2026-11-23T18:00:00"))
+    assert first == again, "the current period's salt survives a restart"
 
 
-def test_hasher__rotation_destroys_the_old_salt_on_disk(fresh_db: Path, make_writer: MakeWriter) -> None:
-    writer = make_writer(fresh_db)
-    hasher = _hasher(writer.call, lambda: writer.call(truncate_wal, transaction=False))
+def test_hasher__rotation_replaces_the_salt_file_and_the_old_salt_is_gone(tmp_path: Path) -> None:
+    salt_file = tmp_path / "edge.db.salt"
+    hasher = Hasher(SHANGHAI, "daily", salt_file)
     hasher.device_id(MAC, _ts("2026-11-23T09:00:00"))
-    old_salt = sqlite3.connect(fresh_db).execute(f"SELECT salt FROM {const.TABLE_PRIVACY_SALTS}").fetchone()[0]
+    old = json.loads(salt_file.read_text())
+    assert stat.S_IMODE(salt_file.stat().st_mode) == 0o600, "only the service user can read the salt"
     hasher.device_id(MAC, _ts("2026-11-24T09:00:00"))
-    writer.stop()
-    rows = sqlite3.connect(fresh_db).execute(f"SELECT period_start FROM {const.TABLE_PRIVACY_SALTS}").fetchall()
-    assert rows == [(_ts("2026-11-24T00:00:00"),)]
-    on_disk = b"".join(p.read_bytes() for p in fresh_db.parent.glob(fresh_db.name + "*"))
-    assert bytes(old_salt) not in on_disk, "the old salt's bytes are gone from the database and its WAL"
+    new = json.loads(salt_file.read_text())
+    assert new["period_start"] == _ts("2026-11-24T00:00:00")
+    everything = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert old["salt"].encode() not in everything and bytes.fromhex(old["salt"]) not in everything
+    assert [p.name for p in tmp_path.iterdir()] == ["edge.db.salt"], "no temporary copy is left behind"
 
 
-def test_hasher__frames_from_a_past_period_never_reuse_or_store_a_salt(fresh_db: Path, make_writer: MakeWriter) -> None:
-    writer = make_writer(fresh_db)
-    hasher = _hasher(writer.call)
+def test_hasher__frames_from_a_past_period_get_a_throwaway_salt(tmp_path: Path) -> None:
+    salt_file = tmp_path / "edge.db.salt"
+    hasher = Hasher(SHANGHAI, "daily", salt_file)
     today = hasher.device_id(MAC, _ts("2026-11-24T09:00:00"))
+    stored = salt_file.read_text()
     yesterday = hasher.device_id(MAC, _ts("2026-11-23T09:00:00"))
     assert yesterday != today
-    count = sqlite3.connect(fresh_db).execute(f"SELECT count(*) FROM {const.TABLE_PRIVACY_SALTS}").fetchone()[0]
-    assert count == 1
+    assert salt_file.read_text() == stored, "a replayed older period never replaces or stores a salt"
 
 
 def test_vendor_oui__kept_only_for_universal_macs() -> None:

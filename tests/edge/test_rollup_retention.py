@@ -68,7 +68,7 @@ def test_rollup__counts_valid_invalid_and_distinct_gtins_per_device_and_window(
         conn: sqlite3.Connection) -> None:
     insert(conn, reversed(HAND_BUILT))  # insertion order must not matter, only event time
 
-    written = rollup_scans(conn, closed_until=T0 + 125, window_s=W)
+    written = rollup_scans(conn, closed_until=T0 + 125, window_s=W).rows
 
     assert written == 3
     assert aggregates(conn) == [
@@ -94,7 +94,7 @@ def test_rollup__windows_are_aligned_to_multiples_of_the_window_length(conn: sql
 def test_rollup__only_windows_closed_by_closed_until_are_rolled(conn: sqlite3.Connection) -> None:
     insert(conn, HAND_BUILT)
 
-    assert rollup_scans(conn, closed_until=T0 + 59.9, window_s=W) == 0
+    assert rollup_scans(conn, closed_until=T0 + 59.9, window_s=W).rows == 0
     assert aggregates(conn) == []
 
     rollup_scans(conn, closed_until=T0 + 60, window_s=W)
@@ -106,15 +106,15 @@ def test_rollup__is_resumable_without_double_counting(conn: sqlite3.Connection) 
     rollup_scans(conn, closed_until=T0 + 125, window_s=W)
     first = aggregates(conn)
 
-    assert rollup_scans(conn, closed_until=T0 + 125, window_s=W) == 0
+    assert rollup_scans(conn, closed_until=T0 + 125, window_s=W).rows == 0
     assert aggregates(conn) == first
 
-    assert rollup_scans(conn, closed_until=T0 + 185, window_s=W) == 1
+    assert rollup_scans(conn, closed_until=T0 + 185, window_s=W).rows == 1
     assert aggregates(conn) == [*first, (T0 + 120, T0 + 180, "till-1", 1, 1, 0, 1)]
 
 
 def test_rollup__with_no_scans_writes_nothing(conn: sqlite3.Connection) -> None:
-    assert rollup_scans(conn, closed_until=T0 + 3_600, window_s=W) == 0
+    assert rollup_scans(conn, closed_until=T0 + 3_600, window_s=W).rows == 0
     assert aggregates(conn) == []
 
 

@@ -96,7 +96,7 @@ def test_migrate__existing_data_is_backed_up_before_a_pending_migration(
     assert applied == ["9999_extra"]
     assert "extra" in tables(fresh_db)
     [backup] = backups(fresh_db)
-    with closing(connect_readonly(backup)) as copy:
+    with closing(sqlite3.connect(f"{backup.as_uri()}?mode=ro", uri=True)) as copy:
         assert copy.execute("SELECT count(*) FROM scans").fetchone()[0] == 5
         # Taken before the migration ran: the copy has the old schema.
         assert copy.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
