@@ -160,7 +160,7 @@ class App:
         """Start the scheduler with every job the daemon runs."""
         assert self.writer is not None
         self.jobs = Jobs(self.config, self.writer, lambda: list(self.monitors.values()), self._extra_state,
-                         self.started_at)
+                         self.started_at, salt_period=self._salt_period)
         self.scheduler = Scheduler(self.jobs.declare(), self.writer)
         self.scheduler.start()
 
@@ -240,6 +240,10 @@ class App:
             self.monitors[device.name] = monitor
             self.drivers[device.name] = driver
         driver.start()
+
+    def _salt_period(self) -> float | None:
+        start = self.hasher.period[0] if self.hasher is not None else float("-inf")
+        return None if start == float("-inf") else start  # no MAC hashed yet
 
     def _extra_state(self) -> dict[str, object]:
         if self.uplink is None:

@@ -18,7 +18,12 @@ TABLE_AGG_SCANS: Final = "agg_scans"
 TABLE_AGG_PRESENCE: Final = "agg_presence"
 TABLE_AGG_VISITS: Final = "agg_visits"
 TABLE_AGG_ZONES: Final = "agg_zones"
-AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES)
+TABLE_AGG_TRAFFIC: Final = "agg_traffic"
+TABLE_AGG_OCCUPANCY: Final = "agg_occupancy"
+TABLE_AGG_CAMERA_HEATMAP: Final = "agg_camera_heatmap"
+TABLE_AGG_CAMERA_ZONES: Final = "agg_camera_zones"
+AGGREGATE_TABLES: Final = (TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES, TABLE_AGG_TRAFFIC,
+                           TABLE_AGG_OCCUPANCY, TABLE_AGG_CAMERA_HEATMAP, TABLE_AGG_CAMERA_ZONES)
 
 TABLE_DEVICE_STATUS: Final = "device_status"
 TABLE_DAEMON_STATE: Final = "daemon_state"
@@ -40,6 +45,8 @@ AGG_PRESENCE: Final = "presence"
 AGG_VISITS: Final = "visits"
 AGG_ZONES: Final = "zones"
 AGG_HEALTH: Final = "health"
+AGG_TRAFFIC: Final = "traffic"
+AGG_HEATMAP: Final = "heatmap"
 CMD_RESULT: Final = "cmd_result"
 
 DEFAULT_CONFIG_PATH: Final = "/etc/store-edge/store.toml"

@@ -81,3 +81,122 @@ class Sighting:
     fp: str | None
     ssid_len: int
 
+
+
+# -- camera windows: a camera driver aggregates in event time and emits these once per closed window ------------
+# They land straight in aggregate tables (RAW = False: never shed for disk). The tables' primary keys replace on
+# conflict, so a replayed file or a re-emitted window overwrites its row instead of failing the writer's batch.
+
+
+@dataclass(slots=True)
+class CameraTraffic:
+    """Crossings of one counting line of one camera in one window [window_start, window_end)."""
+
+    TABLE: ClassVar[str] = const.TABLE_AGG_TRAFFIC
+    COLUMNS: ClassVar[tuple[str, ...]] = ("window_start", "window_end", "camera", "line", "in_count", "out_count")
+    RAW: ClassVar[bool] = False
+
+    window_start: float
+    window_end: float
+    camera: str
+    line: str
+    in_count: int
+    out_count: int
+
+
+@dataclass(slots=True)
+class CameraOccupancy:
+    """One camera's window summary: entries/exits over its entrance lines, occupancy and people in view.
+
+    ``occupancy`` is the running in − out (clamped at 0, reset at closing time) at the window's last frame;
+    ``visible_mean``/``visible_max`` count confirmed tracks in view per processed frame.
+    """
+
+    TABLE: ClassVar[str] = const.TABLE_AGG_OCCUPANCY
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "window_start", "window_end", "camera", "entries", "exits", "occupancy", "occupancy_max", "visible_mean",
+        "visible_max", "frames", "occupancy_resets",
+    )
+    RAW: ClassVar[bool] = False
+
+    window_start: float
+    window_end: float
+    camera: str
+    entries: int
+    exits: int
+    occupancy: int
+    occupancy_max: int
+    visible_mean: float
+    visible_max: int
+    frames: int
+    occupancy_resets: int
+
+
+@dataclass(slots=True)
+class CameraHeatmap:
+    """Person-seconds per floor cell seen by one camera in one window, stored sparsely.
+
+    The grid's cell (0, 0) has its corner at (``origin_x``, ``origin_y``) metres; cells are ``cell_m`` square,
+    ``nx`` columns by ``ny`` rows. ``cells_json`` is ``[[flat index (iy * nx + ix), seconds], ...]`` for
+    non-zero cells only.
+    """
+
+    TABLE: ClassVar[str] = const.TABLE_AGG_CAMERA_HEATMAP
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "window_start", "window_end", "camera", "origin_x", "origin_y", "cell_m", "nx", "ny", "cells_json",
+        "person_seconds",
+    )
+    RAW: ClassVar[bool] = False
+
+    window_start: float
+    window_end: float
+    camera: str
+    origin_x: float
+    origin_y: float
+    cell_m: float
+    nx: int
+    ny: int
+    cells_json: str
+    person_seconds: float
+
+
+@dataclass(slots=True)
+class CameraZone:
+    """Person-seconds one camera saw in one floor zone in one window."""
+
+    TABLE: ClassVar[str] = const.TABLE_AGG_CAMERA_ZONES
+    COLUMNS: ClassVar[tuple[str, ...]] = ("window_start", "window_end", "camera", "zone", "person_seconds")
+    RAW: ClassVar[bool] = False
+
+    window_start: float
+    window_end: float
+    camera: str
+    zone: str
+    person_seconds: float
+
+
+# -- results of offline tools (`edge camera count`): typed, never stored --------------------------------------
+
+
+@dataclass(slots=True)
+class LineTotal:
+    """Crossings of one line over a whole video."""
+
+    name: str
+    in_count: int
+    out_count: int
+
+
+@dataclass(slots=True)
+class VideoCount:
+    """What counting a video file gave: per-line totals, frames decoded and processed, and the speed."""
+
+    video: str
+    lines: list[LineTotal]
+    frames: int
+    processed: int
+    fps: float
+    duration_s: float
+    elapsed_s: float
+    processed_fps: float
+    decode_errors: int

@@ -17,6 +17,7 @@ from edge.health import DeviceMonitor
 from edge.scheduler import Job
 from edge.store import outbox, retention, rollup, state
 from edge.store.writer import Writer
+from edge.wifi_rollup import WifiRollup
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +26,34 @@ SCANS_WINDOW_SQL = f"""
     WHERE window_start >= :start AND window_start < :end ORDER BY window_start, device"""
 
 OUTBOX_MAINTENANCE_S = 60.0
+WIFI_ROLLUP_S = 15.0
+
+# What each WiFi aggregate kind sends to HQ per batch window: the rows of its table in that window.
+WIFI_OUTBOX = (
+    (const.AGG_PRESENCE, const.SHED_KEEP, f"""
+        SELECT window_start, window_end, frames, devices, stable_devices, randomized_clusters, probe_rate,
+               persons_estimate FROM {const.TABLE_AGG_PRESENCE}
+        WHERE window_start >= :start AND window_start < :end ORDER BY window_start"""),
+    (const.AGG_VISITS, const.SHED_KEEP, f"""
+        SELECT window_start, window_end, visitors, passersby, capture_rate, repeat_visitors,
+               json(dwell_buckets_json) AS dwell_buckets FROM {const.TABLE_AGG_VISITS}
+        WHERE window_start >= :start AND window_start < :end AND visitors + passersby > 0
+        ORDER BY window_start"""),
+    (const.AGG_ZONES, const.SHED_DETAIL, f"""
+        SELECT window_start, window_end, zone, device_seconds, devices FROM {const.TABLE_AGG_ZONES}
+        WHERE window_start >= :start AND window_start < :end ORDER BY window_start, zone"""),
+)
 
 
 class Jobs:
     """The jobs of one daemon, bound to its config, writer and device monitors."""
 
     def __init__(self, config: EdgeConfig, writer: Writer, monitors: Callable[[], Iterable[DeviceMonitor]],
-                 extra_state: Callable[[], dict[str, object]], started_at: float) -> None:
+                 extra_state: Callable[[], dict[str, object]], started_at: float,
+                 salt_period: Callable[[], float | None] = lambda: None) -> None:
         self.config = config
+        self.wifi = WifiRollup(config)
+        self.salt_period = salt_period
         self.writer = writer
         self.monitors = monitors
         self.extra_state = extra_state
@@ -48,6 +69,8 @@ class Jobs:
             Job("rollup_scans", max(1.0, runtime.rollup_window_s / 4), self.rollup_scans),
             Job("retention", runtime.retention_interval_s, self.retention),
         ]
+        if self.wifi.enabled:
+            jobs.append(Job("rollup_wifi", WIFI_ROLLUP_S, self.rollup_wifi))
         if sync.enabled:
             jobs += [
                 Job("health_uplink", sync.health_every_s, self.health_uplink),
@@ -86,6 +109,23 @@ class Jobs:
         if result.late_rows:
             logger.info("%d late scan(s) recounted in %d already closed window(s); HQ gets the corrected windows",
                         result.late_rows, len(result.revised_windows))
+
+    def rollup_wifi(self) -> None:
+        """Presence, visits and zone dwell from new sightings; with sync on, closed batch windows for HQ."""
+        sync = self.config.sync
+
+        def work(conn: sqlite3.Connection) -> None:
+            self.wifi.run(conn, time.time(), self.salt_period())
+            closed = self.wifi.presence.state.closed_until
+            if sync.enabled and closed is not None:
+                for kind, shed_class, select_sql in WIFI_OUTBOX:
+                    until = self.wifi.visits_until if kind == const.AGG_VISITS else closed
+                    if until is not None:
+                        outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=kind, select_sql=select_sql,
+                                               closed_until=until, batch_s=sync.batch_window_s,
+                                               shed_class=shed_class, now=time.time())
+
+        self.writer.call(work)
 
     def health_uplink(self) -> None:
         """Queue a health message for HQ covering the time since the last one."""

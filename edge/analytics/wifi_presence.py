@@ -268,6 +268,10 @@ class PresenceEstimator:
         self.state.closed_until = end
         return out
 
+    def start_period(self) -> None:
+        """At salt rotation: forget the staff filter's history (the ids change with the salt)."""
+        self.state.staff.reset()
+
     def _window(self, start: float, rows: list[Sighting]) -> PresenceWindow:
         settings, staff = self.settings, self.state.staff
         gate = settings.rssi_gate_dbm

@@ -271,6 +271,10 @@ class ZoneTracker:
         self.closed_until = max(start, self.closed_until)
         return out
 
+    def start_period(self) -> None:
+        """At salt rotation: forget the staff filter's history (the ids change with the salt)."""
+        self.staff.reset()
+
     def _decide(self, device: _Device) -> None:
         """Update the id's sniffer and placement from its samples up to ``last_ts`` (once per sample time)."""
         if device.decided_at >= device.last_ts or not device.samples:

@@ -13,6 +13,10 @@ TIME_COLUMNS: dict[str, str] = {
     const.TABLE_AGG_PRESENCE: "window_end",
     const.TABLE_AGG_VISITS: "window_end",
     const.TABLE_AGG_ZONES: "window_end",
+    const.TABLE_AGG_TRAFFIC: "window_end",
+    const.TABLE_AGG_OCCUPANCY: "window_end",
+    const.TABLE_AGG_CAMERA_HEATMAP: "window_end",
+    const.TABLE_AGG_CAMERA_ZONES: "window_end",
     # Handled command ids are kept as long as aggregates: a re-delivery within that time is still a duplicate.
     const.TABLE_COMMANDS: "received_at",
 }

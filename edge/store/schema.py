@@ -173,3 +173,57 @@ def _wifi(db: Database) -> None:
     ]
     for statement in statements:
         db.execute(statement)
+
+
+@migrations(name="0004_camera")
+def _camera(db: Database) -> None:
+    # Camera drivers write whole windows; ON CONFLICT REPLACE makes a re-emitted window (a replayed file) overwrite
+    # its row rather than fail the writer's batch.
+    statements = [
+        f"""CREATE TABLE {const.TABLE_AGG_TRAFFIC} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            camera TEXT NOT NULL,
+            line TEXT NOT NULL,
+            in_count INTEGER NOT NULL,
+            out_count INTEGER NOT NULL,
+            PRIMARY KEY (window_start, camera, line) ON CONFLICT REPLACE
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_OCCUPANCY} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            camera TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            exits INTEGER NOT NULL,
+            occupancy INTEGER NOT NULL,
+            occupancy_max INTEGER NOT NULL,
+            visible_mean REAL NOT NULL,
+            visible_max INTEGER NOT NULL,
+            frames INTEGER NOT NULL,
+            occupancy_resets INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (window_start, camera) ON CONFLICT REPLACE
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_CAMERA_HEATMAP} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            camera TEXT NOT NULL,
+            origin_x REAL NOT NULL,
+            origin_y REAL NOT NULL,
+            cell_m REAL NOT NULL,
+            nx INTEGER NOT NULL,
+            ny INTEGER NOT NULL,
+            cells_json TEXT NOT NULL,
+            person_seconds REAL NOT NULL,
+            PRIMARY KEY (window_start, camera) ON CONFLICT REPLACE
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_CAMERA_ZONES} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            camera TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            person_seconds REAL NOT NULL,
+            PRIMARY KEY (window_start, camera, zone) ON CONFLICT REPLACE
+        )""",
+    ]
+    for statement in statements:
+        db.execute(statement)
