@@ -12,22 +12,27 @@ from typing import TYPE_CHECKING
 from edge.errors import ConfigError
 
 if TYPE_CHECKING:
+    import click
+
     from edge.config.base import DeviceConfig
     from edge.driver import Driver
 
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """Where a driver kind's config model and driver class live (``module:attribute``)."""
+    """Where a driver kind's config model, driver class and optional CLI group live (``module:attribute``)."""
 
     key: str
     config: str
     driver: str
+    cli: str | None = None
 
 
 KINDS: tuple[Kind, ...] = (
     Kind("barcode", "drivers.barcode.config:BarcodeConfig", "drivers.barcode.driver:BarcodeDriver"),
-    Kind("wifi_probe", "drivers.wifi_probe.config:WifiProbeConfig", "drivers.wifi_probe.driver:WifiProbeDriver"),
+    Kind("camera", "drivers.camera.config:CameraConfig", "drivers.camera.driver:CameraDriver"),
+    Kind("wifi_probe", "drivers.wifi_probe.config:WifiProbeConfig", "drivers.wifi_probe.driver:WifiProbeDriver",
+         "drivers.wifi_probe.cli:wifi"),
 )
 
 
@@ -39,6 +44,11 @@ def _load(target: str) -> object:
 def config_models() -> tuple[type["DeviceConfig"], ...]:
     """Every kind's config model, in registry order."""
     return tuple(_load(kind.config) for kind in KINDS)  # type: ignore[misc]
+
+
+def cli_commands() -> list["click.Command"]:
+    """The per-family command groups (``edge wifi ...``), so the CLI needs no driver internals."""
+    return [_load(kind.cli) for kind in KINDS if kind.cli is not None]  # type: ignore[misc]
 
 
 def driver_class(key: str) -> type["Driver"]:

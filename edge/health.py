@@ -25,6 +25,7 @@ class DeviceStatus:
     reconnects: int
     counters: dict[str, int]
     details: dict[str, str]
+    rate_per_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -43,7 +44,8 @@ class DeviceMonitor:
     beat_at: float = field(default_factory=time.monotonic)
     counters: Counter[str] = field(default_factory=Counter)
     _ever_ok: bool = False
-    _announced: bool = False  # the initial "unavailable: starting" is a placeholder, never logged
+    _announced: bool = False
+    _rate_mark: tuple[float, int] = (0.0, 0)  # the initial "unavailable: starting" is a placeholder, never logged
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_state(self, state: HealthState, reason: str | None = None) -> bool:
@@ -77,10 +79,14 @@ class DeviceMonitor:
         self.beat_at = time.monotonic()
 
     def snapshot(self) -> DeviceStatus:
-        """A consistent copy for the status table."""
+        """A consistent copy for the status table; the event rate is measured since the previous snapshot."""
+        now = time.monotonic()
         with self._lock:
+            mark_at, mark_events = self._rate_mark
+            rate = (self.events - mark_events) / (now - mark_at) if mark_at and now > mark_at else 0.0
+            self._rate_mark = (now, self.events)
             return DeviceStatus(
                 name=self.name, kind=self.kind, state=self.state, reason=self.reason, since=self.since,
                 last_event_ts=self.last_event_ts, events=self.events, reconnects=self.reconnects,
-                counters=dict(self.counters), details=dict(self.details),
+                counters=dict(self.counters), details=dict(self.details), rate_per_s=round(rate, 2),
             )

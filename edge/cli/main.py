@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from drivers import registry
 from edge import __version__
 from edge.cli import bench, common, demo, doctor, reports
 from edge.config.loader import load_config
@@ -83,6 +84,8 @@ def _under_systemd() -> bool:
 
 
 reports.register(cli)
+for family_group in registry.cli_commands():
+    cli.add_command(family_group)
 cli.add_command(hq)
 cli.add_command(doctor.doctor)
 cli.add_command(bench.bench)

@@ -91,13 +91,15 @@ def _mb(value: object) -> str:
 
 
 def _print_devices(report: StatusReport) -> None:
-    click.echo(f"{'device':<16} {'kind':<9} {'state':<12} {'last event':>10} {'events':>8} {'reconnects':>10}  notes")
+    click.echo(f"{'device':<16} {'kind':<10} {'state':<12} {'last event':>10} {'events':>8} {'per s':>7} "
+               f"{'reconnects':>10}  notes")
     for d in report.devices:
         notes = ", ".join(f"{k} {v}" for k, v in sorted(d.counters.items()) if v)
         if d.state != "ok" and d.reason:
             notes = f"{d.reason}; {notes}" if notes else d.reason
-        click.echo(f"{d.name:<16} {d.kind:<9} {d.state:<12} {common.age(d.last_event_age_s):>10} "
-                   f"{d.events:>8} {d.reconnects:>10}  {notes}")
+        channel = f"channel {d.details['channel']}; " if "channel" in d.details else ""
+        click.echo(f"{d.name:<16} {d.kind:<10} {d.state:<12} {common.age(d.last_event_age_s):>10} "
+                   f"{d.events:>8} {d.details.get('rate_per_s', '-'):>7} {d.reconnects:>10}  {channel}{notes}")
     if not report.devices:
         click.echo("(no devices configured)")
 

@@ -23,7 +23,8 @@ def upsert_devices(conn: sqlite3.Connection, statuses: Iterable[DeviceStatus]) -
               details_json=excluded.details_json, updated_at=excluded.updated_at""",
         [
             (s.name, s.kind, s.state, s.reason, s.since, s.last_event_ts, s.events, s.reconnects,
-             json.dumps(s.counters, sort_keys=True), json.dumps(s.details, sort_keys=True), now)
+             json.dumps(s.counters, sort_keys=True), json.dumps({**s.details, "rate_per_s": str(s.rate_per_s)},
+                                                                sort_keys=True), now)
             for s in statuses
         ],
     )

@@ -1,6 +1,7 @@
 """End to end: the daemon replays simulated sniffer captures, rolls up presence/visits/zones, syncs them to HQ, and
 no simulated MAC appears anywhere: database bytes, salt file, logs, published payloads, CLI output."""
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -108,3 +109,17 @@ def _hq_kinds(hq: Path) -> set[str]:
     except sqlite3.OperationalError:
         return set()
 
+
+
+def test_wifi_analyze__windows_of_a_capture_without_any_mac(capture: tuple[list[Path], set[str]]) -> None:
+    paths, macs = capture
+    out = subprocess.run(edge_command("wifi", "analyze", str(paths[0]), "--window", "120", "--json"),
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    windows = result["windows"]
+    assert len(windows) == 10, "20 simulated minutes in 2-minute windows"
+    assert sum(w["frames"] for w in windows) == result["totals"]["probe_requests"] > 0
+    assert all({"start", "end", "frames", "devices", "persons_estimate"} <= set(w) for w in windows)
+    assert all(w["devices"] <= w["frames"] for w in windows)
+    lowered = out.lower().encode()
+    assert not [mac for mac in macs if any(form.lower() in lowered for form in _mac_forms(mac))]
