@@ -133,6 +133,12 @@ class WifiRollup:
             [(w.window_start, w.window_end, z.zone, z.device_seconds, z.devices)
              for w in zone_windows for z in w.zones],
         )
+        conn.executemany(
+            f"""INSERT OR REPLACE INTO {const.TABLE_AGG_WIFI_CELLS} (window_start, window_end, ix, iy, x, y,
+                device_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [(w.window_start, w.window_end, c.ix, c.iy, c.x, c.y, c.device_seconds)
+             for w in zone_windows for c in w.cells],
+        )
         self._write_visits(conn, closed_visits)
         self._summarize_visits(conn, until)
         state.put_state(conn, {STATE_KEY: {

@@ -5,7 +5,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from edge.config.base import DeviceConfig
+from edge.config.base import DeviceConfig, StrictModel
 
 KEY = "wifi_probe"
 
@@ -54,4 +54,33 @@ class WifiProbeConfig(DeviceConfig):
         for channel in self.channels:
             if not (1 <= channel <= 14 or 32 <= channel <= 233):
                 raise ValueError(f"channel {channel} is not a WiFi channel")
+        return self
+
+
+class SnifferNodeSettings(StrictModel):
+    """Settings flashed onto an ESP32-style sniffer node (``firmware_configs/sniffer_nodes/*.toml``).
+
+    The node hops the channel plan, hears probe requests, and sends one JSON line per frame (``mac``, ``rssi``,
+    ``ch``, ``seq``, ``ts``, ``fp``, ``ssid_len``, ``node``) to the gateway over UDP or its USB serial port, where a
+    ``wifi_probe`` device with ``source = "udp"`` or ``"serial"`` receives them.
+    """
+
+    node: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$", description="Node name sent in every line")
+    channels: list[int] = Field(default_factory=lambda: [1, 6, 11], min_length=1, description="Channel plan")
+    dwell_ms: int = Field(default=250, ge=50, le=10_000, description="Time on each channel of the plan")
+    min_rssi_dbm: int = Field(default=-95, ge=-100, le=-20, description="Frames weaker than this are not sent")
+    output: Literal["udp", "serial"] = Field(description="How lines reach the gateway")
+    gateway: str | None = Field(default=None, description="host:port of the gateway's UDP listener (output=udp)")
+    baudrate: int = Field(default=115200, description="Serial line speed (output=serial)")
+    time_sync: Literal["ntp", "none"] = Field(
+        default="ntp", description="ntp: lines carry ts; none: the gateway stamps the receive time"
+    )
+
+    @model_validator(mode="after")
+    def _output_settings(self) -> Self:
+        if self.output == "udp" and not self.gateway:
+            raise ValueError("output = 'udp' needs 'gateway' (host:port)")
+        for channel in self.channels:
+            if not 1 <= channel <= 14:
+                raise ValueError(f"channel {channel}: ESP32 nodes sniff 2.4 GHz channels 1-14")
         return self

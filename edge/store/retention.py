@@ -13,6 +13,7 @@ TIME_COLUMNS: dict[str, str] = {
     const.TABLE_AGG_PRESENCE: "window_end",
     const.TABLE_AGG_VISITS: "window_end",
     const.TABLE_AGG_ZONES: "window_end",
+    const.TABLE_AGG_WIFI_CELLS: "window_end",
     const.TABLE_AGG_TRAFFIC: "window_end",
     const.TABLE_AGG_OCCUPANCY: "window_end",
     const.TABLE_AGG_CAMERA_HEATMAP: "window_end",

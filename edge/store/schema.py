@@ -170,6 +170,17 @@ def _wifi(db: Database) -> None:
             devices INTEGER NOT NULL,
             PRIMARY KEY (window_start, zone)
         )""",
+        # The coarse WiFi heatmap: device-seconds per floor cell (when sniffer positions allow placing devices).
+        f"""CREATE TABLE {const.TABLE_AGG_WIFI_CELLS} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            ix INTEGER NOT NULL,
+            iy INTEGER NOT NULL,
+            x REAL NOT NULL,
+            y REAL NOT NULL,
+            device_seconds REAL NOT NULL,
+            PRIMARY KEY (window_start, ix, iy)
+        )""",
     ]
     for statement in statements:
         db.execute(statement)
