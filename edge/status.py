@@ -185,6 +185,7 @@ def _sync(conn: sqlite3.Connection, values: dict[str, object], now: float) -> di
         "live_sent": uplink.get("live_sent", 0),
         "rejected_by_broker": uplink.get("rejected_by_broker", 0),
         "shed": backlog.shed,
+        "dead_letters": backlog.dead_letters,
         "over_bound": bool(values.get("outbox_over_bound", False)),
         "backlog_alarm_s": settings.get("backlog_alarm_s"),
     }

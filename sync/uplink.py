@@ -374,8 +374,13 @@ class Uplink:
         except ValueError as err:
             self._invalid.add(row.id)
             self._stats.invalid_rows += 1
-            logger.error("Outbox row seq %d (%s) is not a valid wire message; skipped until restart: %s",
+            reason = str(err)[:500]
+            logger.error("Outbox row seq %d (%s) is not a valid wire message; set aside as a dead letter: %s",
                          row.id, row.kind, err)
+            try:
+                self._writer.call(lambda conn: outbox.mark_dead(conn, row.id, reason))
+            except Exception as mark_err:  # still skipped for this session through _invalid
+                logger.error("Cannot set aside seq %d: %s", row.id, mark_err)
             return
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             # paho did not keep the message (its queue is full): send the row again a little later.

@@ -194,6 +194,7 @@ def outbox_command(config_path: Path | None, db_path: Path | None, as_json: bool
     click.echo(f"  replay rate {sync.get('replay_rate_per_s')} msg/s  sent: live {sync.get('live_sent')}, "
                f"historical {sync.get('historical_sent')}  rejected by broker {sync.get('rejected_by_broker')}")
     click.echo("  backlog by kind: " + (", ".join(f"{k} {n}" for k, n in by_kind.items()) or "empty"))
+    click.echo(f"  dead letters (invalid messages set aside, see the log): {sync.get('dead_letters', 0)}")
     shed = sync.get("shed")
     click.echo("  shed: " + (", ".join(f"{k} {n}" for k, n in shed.items()) if isinstance(shed, dict) and shed
                              else "nothing"))

@@ -47,6 +47,7 @@ class OutboxStats:
     last_sent_at: float | None
     last_seq: int
     shed: dict[str, int]
+    dead_letters: int = 0
 
 
 def enqueue(conn: sqlite3.Connection, *, kind: str, shed_class: str, idem_key: str, body: str, now: float,
@@ -118,7 +119,7 @@ def pending(conn: sqlite3.Connection, after_id: int, limit: int) -> list[OutboxR
     """Unsent rows with an id above ``after_id``, oldest first."""
     rows = conn.execute(
         f"""SELECT id, kind, idem_key, window_start, window_end, body, created_at FROM {const.TABLE_OUTBOX}
-            WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?""",
+            WHERE sent_at IS NULL AND error IS NULL AND id > ? ORDER BY id LIMIT ?""",
         (after_id, limit),
     ).fetchall()
     return [OutboxRow(*row) for row in rows]
@@ -128,6 +129,12 @@ def mark_sent(conn: sqlite3.Connection, ids: Sequence[int], now: float) -> None:
     """Mark rows acknowledged by the broker (PUBACK received)."""
     conn.executemany(f"UPDATE {const.TABLE_OUTBOX} SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
                      [(now, row_id) for row_id in ids])
+
+
+def mark_dead(conn: sqlite3.Connection, row_id: int, error: str) -> None:
+    """Set aside a row that can never be published (it fails wire validation: a bug); kept for diagnosis, out of
+    the backlog, shown by ``edge outbox``."""
+    conn.execute(f"UPDATE {const.TABLE_OUTBOX} SET error = ? WHERE id = ? AND sent_at IS NULL", (error, row_id))
 
 
 def count_attempt(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
@@ -198,10 +205,12 @@ def enforce_limits(conn: sqlite3.Connection, *, max_rows: int, max_bytes: int, m
 def stats(conn: sqlite3.Connection) -> OutboxStats:
     """Backlog size and age, last PUBACK, last seq, shed counts."""
     rows, size, oldest = conn.execute(
-        f"SELECT count(*), coalesce(sum(bytes), 0), min(created_at) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL"
+        f"""SELECT count(*), coalesce(sum(bytes), 0), min(created_at) FROM {const.TABLE_OUTBOX}
+            WHERE sent_at IS NULL AND error IS NULL"""
     ).fetchone()
+    dead = conn.execute(f"SELECT count(*) FROM {const.TABLE_OUTBOX} WHERE error IS NOT NULL").fetchone()[0]
     last_sent = conn.execute(f"SELECT max(sent_at) FROM {const.TABLE_OUTBOX}").fetchone()[0]
     seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (const.TABLE_OUTBOX,)).fetchone()
     shed = dict(conn.execute(f"SELECT kind, rows FROM {const.TABLE_OUTBOX_SHED}").fetchall())
     return OutboxStats(backlog_rows=rows, backlog_bytes=size, oldest_created_at=oldest, last_sent_at=last_sent,
-                       last_seq=seq_row[0] if seq_row else 0, shed=shed)
+                       last_seq=seq_row[0] if seq_row else 0, shed=shed, dead_letters=dead)

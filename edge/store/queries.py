@@ -74,6 +74,7 @@ def scan_summary(conn: sqlite3.Connection, since: float) -> list[ScanSummary]:
 def outbox_backlog_by_kind(conn: sqlite3.Connection) -> dict[str, int]:
     """Unsent outbox messages per kind."""
     rows = conn.execute(
-        f"SELECT kind, count(*) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL GROUP BY kind ORDER BY kind"
+        f"""SELECT kind, count(*) FROM {const.TABLE_OUTBOX} WHERE sent_at IS NULL AND error IS NULL
+            GROUP BY kind ORDER BY kind"""
     ).fetchall()
     return {kind: count for kind, count in rows}

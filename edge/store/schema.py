@@ -91,7 +91,8 @@ def _outbox(db: Database) -> None:
             bytes INTEGER NOT NULL,
             created_at REAL NOT NULL,
             sent_at REAL,
-            attempts INTEGER NOT NULL DEFAULT 0
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT
         )""",
         f"CREATE INDEX idx_outbox_unsent ON {const.TABLE_OUTBOX} (id) WHERE sent_at IS NULL",
         f"""CREATE TABLE {const.TABLE_OUTBOX_SHED} (

@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,15 @@ def test_uplink__invalid_row_is_counted_and_kept_while_others_are_sent(
     wait_for(lambda: hq.on("/agg/scans"), what="the good row at HQ")
     assert uplink.stats.invalid_rows == 1
     assert [m.json()["seq"] for m in hq.on("/agg/scans")] == [good]
+    # Set aside as a dead letter: kept for diagnosis, out of the backlog so it never ages into an alarm.
+    wait_for(lambda: dead_letters(fresh_db) == 1, what="the bad row set aside")
+    with closing(sqlite3.connect(fresh_db)) as conn:
+        assert outbox.stats(conn).backlog_rows == 0
+
+
+def dead_letters(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM outbox WHERE error IS NOT NULL").fetchone()[0])
 
 
 def test_outbox__row_marked_sent_only_after_puback(
