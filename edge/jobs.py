@@ -27,6 +27,22 @@ SCANS_WINDOW_SQL = f"""
 
 OUTBOX_MAINTENANCE_S = 60.0
 WIFI_ROLLUP_S = 15.0
+CAMERA_OUTBOX_S = 15.0
+
+# Camera windows arrive already aggregated by the drivers; each batch window of them travels as one message.
+CAMERA_OUTBOX = (
+    (const.AGG_TRAFFIC, const.SHED_KEEP, f"""
+        SELECT t.window_start, t.window_end, t.camera, t.line, t.in_count, t.out_count,
+               coalesce(o.occupancy, 0) AS occupancy, coalesce(o.visible_mean, 0) AS visible_mean,
+               coalesce(o.visible_max, 0) AS visible_max
+        FROM {const.TABLE_AGG_TRAFFIC} AS t LEFT JOIN {const.TABLE_AGG_OCCUPANCY} AS o
+          ON o.window_start = t.window_start AND o.camera = t.camera
+        WHERE t.window_start >= :start AND t.window_start < :end ORDER BY t.window_start, t.camera, t.line"""),
+    (const.AGG_HEATMAP, const.SHED_DETAIL, f"""
+        SELECT window_start, window_end, camera, json_array(origin_x, origin_y) AS origin__json, cell_m, nx, ny,
+               cells_json AS cells__json, person_seconds FROM {const.TABLE_AGG_CAMERA_HEATMAP}
+        WHERE window_start >= :start AND window_start < :end ORDER BY window_start, camera"""),
+)
 
 # What each WiFi aggregate kind sends to HQ per batch window: the rows of its table in that window.
 WIFI_OUTBOX = (
@@ -36,7 +52,7 @@ WIFI_OUTBOX = (
         WHERE window_start >= :start AND window_start < :end ORDER BY window_start"""),
     (const.AGG_VISITS, const.SHED_KEEP, f"""
         SELECT window_start, window_end, visitors, passersby, capture_rate, repeat_visitors,
-               json(dwell_buckets_json) AS dwell_buckets FROM {const.TABLE_AGG_VISITS}
+               dwell_buckets_json AS dwell_buckets__json FROM {const.TABLE_AGG_VISITS}
         WHERE window_start >= :start AND window_start < :end AND visitors + passersby > 0
         ORDER BY window_start"""),
     (const.AGG_ZONES, const.SHED_DETAIL, f"""
@@ -73,6 +89,7 @@ class Jobs:
             jobs.append(Job("rollup_wifi", WIFI_ROLLUP_S, self.rollup_wifi))
         if sync.enabled:
             jobs += [
+                Job("camera_uplink", CAMERA_OUTBOX_S, self.camera_uplink),
                 Job("health_uplink", sync.health_every_s, self.health_uplink),
                 Job("outbox_bounds", OUTBOX_MAINTENANCE_S, self.outbox_bounds),
             ]
@@ -124,6 +141,29 @@ class Jobs:
                         outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=kind, select_sql=select_sql,
                                                closed_until=until, batch_s=sync.batch_window_s,
                                                shed_class=shed_class, now=time.time())
+
+        self.writer.call(work)
+
+    def camera_uplink(self) -> None:
+        """Queue closed batch windows of camera traffic and heatmaps for HQ (only once a camera has counted).
+
+        A batch window is closed when every camera has delivered a window past it (event time: a replayed video
+        closes windows as fast as it plays), and never later than the wall clock allows.
+        """
+        sync = self.config.sync
+
+        def work(conn: sqlite3.Connection) -> None:
+            delivered = conn.execute(
+                f"""SELECT min(last) FROM (SELECT max(window_end) AS last FROM {const.TABLE_AGG_OCCUPANCY}
+                    GROUP BY camera)"""
+            ).fetchone()[0]
+            if delivered is None:
+                return
+            closed_until = min(float(delivered), time.time() - self.config.runtime.rollup_lateness_s)
+            for kind, shed_class, select_sql in CAMERA_OUTBOX:
+                outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=kind, select_sql=select_sql,
+                                       closed_until=closed_until, batch_s=sync.batch_window_s,
+                                       shed_class=shed_class, now=time.time())
 
         self.writer.call(work)
 

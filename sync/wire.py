@@ -100,6 +100,37 @@ class ZonesRow(WireModel):
     devices: int = Field(ge=0, description="Distinct devices in the zone")
 
 
+class TrafficRow(WireModel):
+    """People counted crossing one line of one camera in one window, with the camera's occupancy and view."""
+
+    window_start: AwareDatetime = Field(description="Start of the window")
+    window_end: AwareDatetime = Field(description="End of the window (exclusive)")
+    camera: str = Field(description="Camera name from the store config")
+    line: str = Field(description="Counting line name from the camera's config")
+    in_count: int = Field(ge=0, description="Crossings in the line's 'in' direction")
+    out_count: int = Field(ge=0, description="Crossings in the line's 'out' direction")
+    occupancy: int = Field(ge=0, description="The camera's running in − out over its entrance lines at the "
+                                             "window's end (clamped at 0, reset at closing time)")
+    visible_mean: float = Field(ge=0, description="People in the camera's view, mean over processed frames")
+    visible_max: int = Field(ge=0, description="People in the camera's view, most at once")
+
+
+class HeatmapRow(WireModel):
+    """Person-seconds per floor cell seen by one camera in one window; only non-zero cells are listed."""
+
+    window_start: AwareDatetime = Field(description="Start of the window")
+    window_end: AwareDatetime = Field(description="End of the window (exclusive)")
+    camera: str = Field(description="Camera name from the store config")
+    origin: tuple[float, float] = Field(description="[x, y] floor metres of the corner of cell 0")
+    cell_m: float = Field(gt=0, description="Cell size in metres")
+    nx: int = Field(ge=1, description="Columns of the grid (along x)")
+    ny: int = Field(ge=1, description="Rows of the grid (along y)")
+    cells: list[tuple[int, float]] = Field(
+        description="[[index, seconds], ...]: row-major cell index (iy * nx + ix) and person-seconds"
+    )
+    person_seconds: float = Field(ge=0, description="Sum of the cells")
+
+
 # -- aggregate messages ---------------------------------------------------------------------------------------
 
 
@@ -152,12 +183,27 @@ class ZonesMessage(_Aggregate):
     rows: list[ZonesRow] = Field(description="One row per zone and window with devices")
 
 
+class TrafficMessage(_Aggregate):
+    """``…/agg/traffic``: camera line counts per camera, line and window."""
+
+    kind: Literal["traffic"] = "traffic"
+    rows: list[TrafficRow] = Field(description="One row per camera, line and window")
+
+
+class HeatmapMessage(_Aggregate):
+    """``…/agg/heatmap``: camera floor heatmaps (person-seconds per cell) per camera and window."""
+
+    kind: Literal["heatmap"] = "heatmap"
+    rows: list[HeatmapRow] = Field(description="One row per camera and window with a floor mapping")
+
+
 AggregateMessage = Annotated[
-    ScansMessage | HealthMessage | PresenceMessage | VisitsMessage | ZonesMessage, Field(discriminator="kind")
+    ScansMessage | HealthMessage | PresenceMessage | VisitsMessage | ZonesMessage | TrafficMessage | HeatmapMessage,
+    Field(discriminator="kind"),
 ]
 AGGREGATE_MODELS: dict[str, type[_Aggregate]] = {
     "scans": ScansMessage, "health": HealthMessage, "presence": PresenceMessage, "visits": VisitsMessage,
-    "zones": ZonesMessage,
+    "zones": ZonesMessage, "traffic": TrafficMessage, "heatmap": HeatmapMessage,
 }
 
 

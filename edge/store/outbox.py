@@ -63,11 +63,20 @@ def enqueue(conn: sqlite3.Connection, *, kind: str, shed_class: str, idem_key: s
     return cursor.lastrowid
 
 
+JSON_SUFFIX = "__json"
+
+
+def _decoded(row: dict[str, object]) -> dict[str, object]:
+    """A selected row, with columns aliased ``name__json`` (JSON text in the table) turned into ``name`` values."""
+    return {(k.removesuffix(JSON_SUFFIX) if k.endswith(JSON_SUFFIX) else k):
+            (json.loads(v) if k.endswith(JSON_SUFFIX) and isinstance(v, str) else v) for k, v in row.items()}
+
+
 def _enqueue_window(conn: sqlite3.Connection, *, store_id: str, kind: str, select_sql: str, window: float,
                     batch_s: int, shed_class: str, now: float) -> int:
     conn.row_factory = sqlite3.Row
     try:
-        rows = [dict(r) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
+        rows = [_decoded(dict(r)) for r in conn.execute(select_sql, {"start": window, "end": window + batch_s})]
     finally:
         conn.row_factory = None
     body = json.dumps({"rows": rows}, separators=(",", ":"))
@@ -79,7 +88,8 @@ def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, selec
                     batch_s: int, shed_class: str, now: float, revised: Sequence[float] = ()) -> int:
     """Queue one message per closed batch window of an aggregate table; returns messages queued.
 
-    ``select_sql`` selects the rows of one batch window given ``:start`` and ``:end``. Every window from the
+    ``select_sql`` selects the rows of one batch window given ``:start`` and ``:end``; a column aliased
+    ``name__json`` holds JSON text and travels as the value ``name``. Every window from the
     first aggregate on gets a message, empty or not, so HQ can tell "nothing happened" from "not arrived".
     ``revised`` lists rollup windows recomputed for late rows: a batch window already sent that contains one is
     queued again, with the same ``idem_key`` and a higher seq, so HQ's upsert by key keeps the corrected one.

@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "edge-hq"
 _AGGREGATE: TypeAdapter[wire.ScansMessage | wire.HealthMessage | wire.PresenceMessage | wire.VisitsMessage
-                        | wire.ZonesMessage] = TypeAdapter(wire.AggregateMessage)
+                        | wire.ZonesMessage | wire.TrafficMessage | wire.HeatmapMessage] = TypeAdapter(
+    wire.AggregateMessage)
 
 
 @dataclass(frozen=True, slots=True)
