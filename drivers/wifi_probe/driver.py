@@ -37,6 +37,7 @@ class SightingMaker:
         """The sightings in a batch of records; undecodable records are counted in ``stats`` and skipped."""
         stats, sniffer, device_id, fp_hex = self.stats, self.sniffer, self.hasher.device_id, self._fp_hex
         out: list[Sighting] = []
+        append, make = out.append, Sighting
         for ts, kind, data in records:
             if kind == LINKTYPE_RADIOTAP:
                 frame = parse_radiotap(data, stats)
@@ -55,14 +56,15 @@ class SightingMaker:
                 continue
             if frame is None:
                 continue
-            fingerprint = fp_hex.get(frame.fingerprint)
+            # Unpacked once: NamedTuple attribute access costs a property call each, and this runs 100k times/s.
+            mac, randomized, rssi, _freq, channel, seq, ssid_len, fp = frame
+            fingerprint = fp_hex.get(fp)
             if fingerprint is None:
                 if len(fp_hex) > 65536:
                     fp_hex.clear()
-                fingerprint = fp_hex[frame.fingerprint] = f"{frame.fingerprint:016x}"
-            out.append(Sighting(ts, sniffer, device_id(frame.mac, ts), frame.randomized,
-                                None if frame.randomized else vendor_oui(frame.mac), frame.rssi, frame.channel,
-                                frame.seq, fingerprint, frame.ssid_len))
+                fingerprint = fp_hex[fp] = f"{fp:016x}"
+            append(make(ts, sniffer, device_id(mac, ts), randomized, None if randomized else vendor_oui(mac), rssi,
+                        channel, seq, fingerprint, ssid_len))
         return out
 
 

@@ -190,10 +190,16 @@ class Writer:
     def _write_batch(self, conn: sqlite3.Connection) -> None:
         events = self._events
         count = min(len(events), self._batch_size)
-        by_type: dict[type[Event], list[Event]] = defaultdict(list)
-        for _ in range(count):
-            event = events.popleft()
-            by_type[type(event)].append(event)
+        popleft = events.popleft
+        drained = [popleft() for _ in range(count)]
+        kinds = set(map(type, drained))  # C-level: usually one type per batch (a busy sniffer, a replay)
+        by_type: dict[type[Event], list[Event]]
+        if len(kinds) == 1:
+            by_type = {kinds.pop(): drained}
+        else:
+            by_type = defaultdict(list)
+            for event in drained:
+                by_type[type(event)].append(event)
         if self._full_episode and len(events) < self._queue_size // 2:
             self._full_episode = False
             logger.info("Store writer queue drained; accepting events again (%d dropped so far)",

@@ -22,7 +22,8 @@ from edge.store import db
 from edge.store.writer import Writer
 from simulators.wifi import default_world, simulate, write_pcap
 
-BASELINE_FRAMES = 3000  # scapy manages a few hundred to a few thousand frames/s: a sample is enough
+BASELINE_FRAMES = 3000
+REPEAT = 3  # scapy manages a few hundred to a few thousand frames/s: a sample is enough
 
 
 def _capture(directory: Path) -> tuple[Path, int]:
@@ -73,12 +74,19 @@ def run() -> dict[str, object]:
     """Measure both sides; returns the object ``edge bench wifi --json`` prints."""
     with tempfile.TemporaryDirectory(prefix="edge-bench-wifi-") as tmp:
         path, frames = _capture(Path(tmp))
-        value, stored = _ours(path, Path(tmp) / "edge.db")
-        baseline = _scapy(path)
+        # Best of REPEAT for each side, alternating, so both see the same machine (this VM is noisy).
+        value = baseline = 0.0
+        stored = 0
+        for attempt in range(REPEAT):
+            rate, stored = _ours(path, Path(tmp) / f"edge-{attempt}.db")
+            value = max(value, rate)
+            baseline = max(baseline, _scapy(path))
     return {"name": "wifi", "value": round(value), "baseline": round(baseline, 1), "ratio": round(value / baseline, 1),
             "unit": "frames/s", "frames": frames, "stored": stored,
+            "repeat": REPEAT,
             "notes": "value: pcap bytes → parse → keyed hash → batched insert, until committed; baseline: scapy "
-                     f"RadioTap(bytes) + field access on the first {BASELINE_FRAMES} of the same frames"}
+                     f"RadioTap(bytes) + field access on the first {BASELINE_FRAMES} of the same frames; best of "
+                     f"{REPEAT} alternating runs of each"}
 
 
 def main() -> int:
