@@ -3,47 +3,23 @@
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from drivers.barcode.config import BarcodeConfig
 from drivers.barcode.driver import BarcodeDriver
-from edge.driver import DriverContext, EventSink
-from edge.events import Event, Scan
+from edge.driver import DriverContext
+from edge.events import Scan
 from edge.health import DeviceMonitor
 from simulators.barcode.model import SimScan
 from simulators.barcode.scanner import PtyScanner
+from tests.drivers.helpers import Collect, wait_for
 
 EAN13 = SimScan(aim="]E0", payload="5901234123457", valid=True, kind="gtin", gtin="05901234123457")
 GS1 = SimScan(aim="]C1", payload="0109501101020917172505311" + "0ABC123\x1d21S42", valid=True, kind="gs1",
               gtin="09501101020917")
-
-
-class Collect(EventSink):
-    """Keeps every event the driver emits."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def submit(self, event: Event) -> bool:
-        self.events.append(event)
-        return True
-
-    @property
-    def scans(self) -> list[Scan]:
-        return [e for e in self.events if isinstance(e, Scan)]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
-    """Poll until true; return the seconds it took, or fail."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -76,10 +52,10 @@ def test_barcode_driver__emits_decoded_scans_from_the_pty(scanner: PtyScanner) -
         assert scanner.wait_for_reader(timeout=5)
         scanner.send(EAN13)
         scanner.send(GS1)
-        wait_for(lambda: len(sink.scans) == 2)
+        wait_for(lambda: len(sink.of(Scan)) == 2)
     finally:
         driver.stop()
-    first, second = sink.scans
+    first, second = sink.of(Scan)
     assert (first.symbology, first.gtin, first.valid) == ("]E0", "05901234123457", True)
     assert (second.kind, second.gtin) == ("gs1", "09501101020917")
     assert monitor.state == "ok"
@@ -92,7 +68,7 @@ def test_barcode_driver__reopens_within_5_s_of_replug_and_drops_the_partial_fram
     try:
         assert scanner.wait_for_reader(timeout=5)
         scanner.send(EAN13)
-        wait_for(lambda: len(sink.scans) == 1)
+        wait_for(lambda: len(sink.of(Scan)) == 1)
         # Half a scan, then the cable is pulled: the half must never become a scan.
         scanner.send_raw(b"]E0590123")
         scanner.unplug(drain_timeout=2)
@@ -103,10 +79,10 @@ def test_barcode_driver__reopens_within_5_s_of_replug_and_drops_the_partial_fram
         assert reopened_after < 5.0
         assert scanner.wait_for_reader(timeout=5)
         scanner.send(EAN13)
-        wait_for(lambda: len(sink.scans) == 2)
+        wait_for(lambda: len(sink.of(Scan)) == 2)
     finally:
         driver.stop()
-    assert [s.text for s in sink.scans] == ["5901234123457", "5901234123457"]
+    assert [s.text for s in sink.of(Scan)] == ["5901234123457", "5901234123457"]
     assert monitor.reconnects == 1
 
 
@@ -117,14 +93,14 @@ def test_barcode_driver__garbage_and_overlong_lines_are_counted_and_bounded(scan
         assert scanner.wait_for_reader(timeout=5)
         scanner.send_raw(b"\x00\xff\x13noise\r" + b"9" * 500 + b"\r")
         scanner.send(EAN13)
-        wait_for(lambda: any(s.valid for s in sink.scans))
+        wait_for(lambda: any(s.valid for s in sink.of(Scan)))
     finally:
         driver.stop()
-    valid = [s for s in sink.scans if s.valid]
+    valid = [s for s in sink.of(Scan) if s.valid]
     assert [s.text for s in valid] == ["5901234123457"]
-    assert all(len(s.text) <= 64 * 4 for s in sink.scans), "nothing unbounded reaches the store"
+    assert all(len(s.text) <= 64 * 4 for s in sink.of(Scan)), "nothing unbounded reaches the store"
     assert monitor.counters["overlong_frames"] == 1
-    garbage = [s for s in sink.scans if not s.valid]
+    garbage = [s for s in sink.of(Scan) if not s.valid]
     assert len(garbage) == 1 and garbage[0].error == "non-printable bytes"
 
 
@@ -148,13 +124,13 @@ def test_barcode_driver__reads_a_network_scanner_over_socket_url() -> None:
     try:
         wait_for(lambda: monitor.state == "ok")
         opened.set()
-        wait_for(lambda: len(sink.scans) == 2)
+        wait_for(lambda: len(sink.of(Scan)) == 2)
     finally:
         driver.stop()
         for conn in accepted:
             conn.close()
         server.close()
-    assert [(s.symbology, s.valid) for s in sink.scans] == [("]E0", True), ("]E4", True)]
+    assert [(s.symbology, s.valid) for s in sink.of(Scan)] == [("]E0", True), ("]E4", True)]
     assert monitor.state == "ok"
 
 

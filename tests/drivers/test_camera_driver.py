@@ -3,8 +3,6 @@ stalls and comes back, and the child-process mode."""
 
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +11,12 @@ import pytest
 from drivers.camera.config import CameraConfig
 from drivers.camera.driver import CameraDriver, window_events
 from drivers.camera.sources import Frame, FrameSource, VideoFileSource, make_source, redact, source_kind, stall_after
-from edge.driver import DriverContext, EventSink
+from edge.driver import DriverContext
 from edge.errors import DeviceUnavailable
-from edge.events import CameraHeatmap, CameraOccupancy, CameraTraffic, Event
+from edge.events import CameraHeatmap, CameraOccupancy, CameraTraffic
 from edge.health import DeviceMonitor
 from simulators.camera import CountLine, GroundTruth, Scenario, corrupt_video, render
+from tests.drivers.helpers import Collect, wait_for
 
 START = 1_795_420_800.0  # a window boundary: windows of the clip are [START, START + 60), ...
 DOOR = CountLine("door", 24, 240, 616, 240)
@@ -25,27 +24,6 @@ DOOR = CountLine("door", 24, 240, 616, 240)
 SCENARIO = Scenario(name="driver_clip", lines=(DOOR,), duration_s=40, seed=11, walkers=14, groups=1, stoppers=1)
 SHORT = Scenario(name="short_clip", lines=(DOOR,), duration_s=16, seed=12, walkers=6)
 REPLAY_START = START - 20
-
-
-class Collect(EventSink):
-    """Keeps every event the driver emits."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def submit(self, event: Event) -> bool:
-        self.events.append(event)
-        return True
-
-    def of(self, kind: type[Event]) -> list[Event]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

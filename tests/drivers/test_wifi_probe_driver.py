@@ -2,7 +2,6 @@
 
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,32 +9,15 @@ import pytest
 
 from drivers.wifi_probe.config import WifiProbeConfig
 from drivers.wifi_probe.driver import WifiProbeDriver
-from edge.driver import DriverContext, EventSink
-from edge.events import Event, Sighting
+from edge.driver import DriverContext
+from edge.events import Sighting
 from edge.health import DeviceMonitor
 from edge.privacy import Hasher
 from simulators.wifi import default_world, node_lines, simulate, write_pcap, write_pcapng
 from simulators.wifi.feed import PtyNode, stream_udp
+from tests.drivers.helpers import Collect, wait_for
 
 START = 1_795_420_800.0
-
-
-class Collect(EventSink):
-    """Keeps every event the driver emits."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def submit(self, event: Event) -> bool:
-        self.events.append(event)
-        return True
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
