@@ -6,6 +6,7 @@ past a bound, rows of the ``detail`` shed class are shed oldest first (counted p
 rows of the ``keep`` class (counts HQ reports on) are never shed.
 """
 
+import functools
 import json
 import logging
 import math
@@ -98,13 +99,13 @@ def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, selec
     key = f"outbox:{kind}"
     row = conn.execute(f"SELECT watermark FROM {const.TABLE_ROLLUP_STATE} WHERE kind = ?", (key,)).fetchone()
     end = float(math.floor(closed_until / batch_s) * batch_s)
-    settings = {"store_id": store_id, "kind": kind, "select_sql": select_sql, "batch_s": batch_s,
-                "shed_class": shed_class, "now": now}
+    queue_window = functools.partial(_enqueue_window, conn, store_id=store_id, kind=kind, select_sql=select_sql,
+                                     batch_s=batch_s, shed_class=shed_class, now=now)
     queued = 0
     if row is not None:
         start = float(row[0])
         for batch in sorted({float(math.floor(w / batch_s) * batch_s) for w in revised if w < start}):
-            _enqueue_window(conn, window=batch, **settings)  # type: ignore[arg-type]
+            queue_window(window=batch)
             queued += 1
     else:
         first = conn.execute(f"SELECT min(window_start) FROM ({select_sql})", {"start": 0, "end": end}).fetchone()
@@ -113,7 +114,7 @@ def enqueue_windows(conn: sqlite3.Connection, *, store_id: str, kind: str, selec
         start = float(math.floor(first[0] / batch_s) * batch_s)
     window = start
     while window + batch_s <= end:
-        _enqueue_window(conn, window=window, **settings)  # type: ignore[arg-type]
+        queue_window(window=window)
         queued += 1
         window += batch_s
     if end > start:
