@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
-from edge import __version__, const
+from edge import __version__, camera_zones, const
 from edge.config.models import EdgeConfig
 from edge.health import DeviceMonitor
 from edge.scheduler import Job
@@ -87,6 +87,8 @@ class Jobs:
         ]
         if self.wifi.enabled:
             jobs.append(Job("rollup_wifi", WIFI_ROLLUP_S, self.rollup_wifi))
+        if any(device.type == "camera" for device in self.config.enabled_devices()):
+            jobs.append(Job("camera_zones", CAMERA_OUTBOX_S, self.camera_zones))
         if sync.enabled:
             jobs += [
                 Job("camera_uplink", CAMERA_OUTBOX_S, self.camera_uplink),
@@ -143,6 +145,10 @@ class Jobs:
                                                shed_class=shed_class, now=time.time())
 
         self.writer.call(work)
+
+    def camera_zones(self) -> None:
+        """Split new camera heatmap windows over the floor plan's zones (per-zone occupancy)."""
+        self.writer.call(lambda conn: camera_zones.rollup(conn, self.config.floor_plan))
 
     def camera_uplink(self) -> None:
         """Queue closed batch windows of camera traffic and heatmaps for HQ (only once a camera has counted).

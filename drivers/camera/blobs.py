@@ -7,8 +7,10 @@ by 1-D k-means of its pixels projected on the blob's main axis (top-down) or on 
 view people also overlap front to back: a blob taller than ``STACK_CUT`` expected person heights at its foot row
 (the height comes from the homography through ``row_scale``) is cut into the front person (the rows within one
 body height of the blob's bottom) and the person behind (the rows above), whose hidden foot is placed one body
-height below their head; each part is then split along x by its own width. Why not
-distance-transform peaks: two bodies side by side make a capsule whose distance transform is a flat ridge with
+height below their head; each part is then split along x by its own width. A front row that already holds
+``max_group`` people still leaves room for one person behind it, and a front-part cluster whose foot sits well
+above the row (``LEG_RISE``) in the same column as the person behind is that person's legs, not a second person.
+Why not distance-transform peaks: two bodies side by side make a capsule whose distance transform is a flat ridge with
 no separate maxima, so peaks miss exactly the case that matters; k-means with a calibrated ``k`` always returns
 ``k`` centres, evenly spread along the row of people, and costs only a sort.
 """
@@ -32,6 +34,9 @@ SPLIT_CUTS = (1.3, 2.45)
 # behind the other (strangers keep ≥ 0.75 m apart, about 0.4 heights of image offset near the line) make ≥ 1.35.
 STACK_CUT = 1.3
 BODY_FRACTION = 0.95  # a standing person's pixels above the foot, in expected (shadow-inclusive) box heights
+# Angled view, stacked blob: a front-part cluster whose foot is this many front-person heights above the blob's
+# bottom is the legs of the person behind (the stack offset of two strangers, as for STACK_CUT), not a front person.
+LEG_RISE = 0.4
 CORE_FRACTION = 0.3  # a blob's foot point ignores its shadow pixels unless fewer than this share remain
 
 
@@ -207,13 +212,26 @@ def _split_angled(
         inside = int(((part_hints[:, 0] >= x0) & (part_hints[:, 0] < x1)).sum()) if part_hints.size else 0
         part_area = area * gx.size / px.size
         length = width if len(parts) == 1 else x1 - x0
+        if budget <= 0:
+            # The front row used the whole cap (a full row abreast): the part behind still holds one person
+            # when it passes the same size gate as a blob of its own.
+            if part_area < params.min_fraction * params.person_area * scale * scale:
+                break
+            budget = 1
         k = max(1, min(group_size(part_area, length, params, inside, scale), budget))
         found = _split_points(gx, gy, k, "angled", area, area, foot_y, px.size)
+        if foot_y is not None:
+            found = [b for b in found if not any(_same_person(f, b, bottom - LEG_RISE * front_h, params)
+                                                 for f in blobs)]
         budget -= len(found)
         blobs.extend(found)
-        if budget <= 0:
-            break
     return blobs
+
+
+def _same_person(front: Blob, back: Blob, raised: float, params: BlobParams) -> bool:
+    """True when a front-part cluster is the legs of the person behind: foot well above the row, same column."""
+    half = 0.5 * params.person_w * params.scale_at(front.foot[1])
+    return front.foot[1] < raised and abs(front.foot[0] - back.foot[0]) < half
 
 
 def detect_blobs(

@@ -12,7 +12,9 @@ minus its duration: a recorded clip is written when the recording ends); a live 
 
 import contextlib
 import logging
+import math
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -38,6 +40,11 @@ FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 DEFAULT_FPS = 25.0
 # A file whose decoding stops more than this many frames before its header's frame count is truncated/corrupt.
 TRUNCATION_SLACK_FRAMES = 2
+# A file is decoded this many frames ahead of processing, by a thread of its own.
+DECODE_AHEAD = 4
+
+
+SKIPPED: U8 = np.zeros((0, 0, 3), dtype=np.uint8)  # stands for a grabbed frame nobody will process
 
 
 class Frame(NamedTuple):
@@ -76,7 +83,12 @@ def stall_after(fps: float) -> float:
 
 
 class VideoFileSource:
-    """Decodes a video file once, as fast as possible or paced to its frame rate (``pace``)."""
+    """Decodes a video file once, as fast as possible or paced to its frame rate (``pace``).
+
+    A decoder thread runs up to ``DECODE_AHEAD`` frames ahead of the consumer, so decoding the next frames
+    overlaps with processing this one (on a second core) instead of adding to it. Frames the consumer has
+    already said it will skip (event time before the last ``due`` it gave) are only grabbed, not converted.
+    """
 
     def __init__(self, path: Path, *, start_ts: float | None = None, pace: bool = False) -> None:
         self.path = path
@@ -88,8 +100,10 @@ class VideoFileSource:
         self.frame_count = 0
         self.truncated_at: int | None = None
         self._start_ts = start_ts
-        self._capture: cv2.VideoCapture | None = None
-        self._first: U8 | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._queue: queue.Queue[U8 | None] = queue.Queue(maxsize=DECODE_AHEAD)
+        self._skip_before = -math.inf  # the consumer's last ``due``: frames before it need no BGR conversion
         self._index = 0
         self._started = 0.0
 
@@ -119,14 +133,51 @@ class VideoFileSource:
         if self._start_ts is None:
             duration = self.frame_count / self.fps if self.frame_count else 0.0
             self._start_ts = self.path.stat().st_mtime - duration
-        self._capture, self._first = capture, np.asarray(first, dtype=np.uint8)
+        single_threaded_opencv()
+        self._closing.clear()
+        self._queue = queue.Queue(maxsize=DECODE_AHEAD)
+        self._queue.put(np.asarray(first, dtype=np.uint8))
+        self._skip_before = -math.inf
         self._index, self.finished, self._started = 0, False, time.monotonic()
+        self._thread = threading.Thread(target=self._decoder, args=(capture, self._queue),
+                                        name=f"decode-{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def _decoder(self, capture: cv2.VideoCapture, frames: "queue.Queue[U8 | None]") -> None:
+        """Decode frames 1… into ``frames`` (``None`` marks the end); owns and finally releases the capture."""
+        index = 1
+        try:
+            while not self._closing.is_set():
+                image: U8 | None
+                try:
+                    if self.start_ts + index / self.fps >= self._skip_before - 1e-6:
+                        ok, raw = capture.read()
+                        image = np.asarray(raw, dtype=np.uint8) if ok and raw is not None else None
+                    else:
+                        # A frame that will not be processed is only grabbed: decoded but not converted to BGR.
+                        image = SKIPPED if capture.grab() else None
+                except cv2.error as err:
+                    logger.warning("Decoding %s failed at frame %d: %s", self.path, index, err)
+                    image = None
+                while not self._closing.is_set():
+                    try:
+                        frames.put(image, timeout=POLL_S)
+                        break
+                    except queue.Full:
+                        continue
+                if image is None:
+                    return
+                index += 1
+        finally:
+            with contextlib.suppress(cv2.error):
+                capture.release()
 
     def read(self, stop: threading.Event, due: float | None) -> Frame | None:
-        capture = self._capture
-        if capture is None or self.finished:
+        if self._thread is None or self.finished:
             stop.wait(POLL_S)
             return None
+        if due is not None:
+            self._skip_before = due
         while not stop.is_set():
             index = self._index
             ts = self.start_ts + index / self.fps
@@ -134,22 +185,16 @@ class VideoFileSource:
                 delay = self._started + index / self.fps - time.monotonic()
                 if (delay > 0 and stop.wait(min(delay, POLL_S))) or delay > POLL_S:
                     return None
-            wanted = due is None or ts >= due - 1e-6
-            if self._first is not None:
-                image: U8 | None = self._first
-                self._first = None
-            elif wanted:
-                ok, raw = capture.read()
-                image = np.asarray(raw, dtype=np.uint8) if ok and raw is not None else None
-            else:
-                # A frame that will not be processed is only grabbed: it is still decoded but not converted to BGR.
-                image = np.zeros((0, 0, 3), dtype=np.uint8) if capture.grab() else None
+            try:
+                image = self._queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
             if image is None:
                 self._end(index)
                 return None
             self._index += 1
             self.decoded += 1
-            if wanted:
+            if due is None or ts >= due - 1e-6:
                 return Frame(ts, image, index)
         return None
 
@@ -162,10 +207,10 @@ class VideoFileSource:
                            self.path, index, self.frame_count)
 
     def close(self) -> None:
-        capture, self._capture = self._capture, None
-        if capture is not None:
-            with contextlib.suppress(cv2.error):
-                capture.release()
+        self._closing.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(READ_TIMEOUT_MS / 1000 + 1.0)
 
 
 class LiveSource:
@@ -213,6 +258,7 @@ class LiveSource:
             raise DeviceUnavailable(f"cannot open {self.kind} {what} ({hint})")
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps <= 240 else DEFAULT_FPS
+        single_threaded_opencv()
         self._capture = capture
         self._closing.clear()
         self._failure, self._latest, self._served = None, None, -1
@@ -279,6 +325,15 @@ class LiveSource:
                 logger.warning("Camera reader of %s still blocked in a read; it releases the device when it returns",
                                redact(self.target))
         self._capture = None
+
+
+def single_threaded_opencv() -> None:
+    """Run OpenCV's own functions on the calling thread only.
+
+    A camera decodes on a reader thread of its own; OpenCV's worker pool (one thread per core) would then fight
+    it for the same cores, and on a small box a resize split across a busy core takes longer than on one core.
+    """
+    cv2.setNumThreads(1)
 
 
 def redact(target: str) -> str:
