@@ -8,8 +8,9 @@ idle; a source that fails is reopened with backoff.
 import logging
 
 from drivers.wifi_probe.config import WifiProbeConfig
+from drivers.wifi_probe.node import parse_node_line
 from drivers.wifi_probe.pcap import LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP
-from drivers.wifi_probe.protocol import ParseStats, parse_80211, parse_node_line, parse_radiotap
+from drivers.wifi_probe.protocol import ParseStats, parse_80211, parse_radiotap
 from drivers.wifi_probe.sources import NODE_LINE, MonitorSource, PcapSource, Record, Source, make_source
 from edge.driver import DriverContext, ReaderDriver
 from edge.errors import ConfigError

@@ -10,14 +10,12 @@ from hypothesis import strategies as st
 from scapy.layers.dot11 import Dot11, Dot11Elt, Dot11FCS, Dot11ProbeReq, RadioTap
 
 from drivers.wifi_probe import protocol
+from drivers.wifi_probe.node import MAX_NODE_LINE, NodeReport, parse_node_line
 from drivers.wifi_probe.protocol import (
-    MAX_NODE_LINE,
-    NodeReport,
     ParseStats,
     ProbeFrame,
     channel_of,
     parse_80211,
-    parse_node_line,
     parse_radiotap,
 )
 
