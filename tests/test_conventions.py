@@ -69,8 +69,8 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-PURE_FILES = sorted([*ROOT.glob("drivers/*/protocol.py"), *ROOT.glob("drivers/*/config.py"),
-                     *ROOT.glob("drivers/*/gs1.py")])
+PURE_MODULES = ("protocol", "config", "node", "gs1")
+PURE_FILES = sorted(path for name in PURE_MODULES for path in ROOT.glob(f"drivers/*/{name}.py"))
 
 
 @pytest.mark.parametrize("path", PURE_FILES, ids=[str(p.relative_to(ROOT)) for p in PURE_FILES])
