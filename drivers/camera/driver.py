@@ -1,15 +1,15 @@
 """People-counting camera driver: frames from a source → ``Counter`` → event-time windows → aggregate events.
 
-``CameraWorker`` owns the source and the counter and picks frames at the configured rate; the driver owns the
-``Aggregator`` (so occupancy survives a reconnect) and emits ``CameraTraffic``/``CameraOccupancy``/
+``CameraWorker`` (``worker.py``) owns the source and the counter and picks frames at the configured rate; the
+driver owns the ``Aggregator`` (so occupancy survives a reconnect) and emits ``CameraTraffic``/``CameraOccupancy``/
 ``CameraHeatmap``/``CameraZone`` once per closed window. With ``run_in_process`` the worker runs in a spawned
 child process and sends each frame's small ``FrameResult`` back over a pipe, so a heavy camera never holds the
 daemon's GIL; a child that fails or dies is reported as ``unavailable`` and restarted with backoff.
 
 What drivers cannot see, and the choices made here: the daemon's ``runtime.rollup_window_s`` (camera windows are
 ``WINDOW_S`` = 60 s), the store's time zone (the closing-time occupancy reset uses the gateway's system zone,
-which the installer sets to the store's) and the floor plan's zones (no zone rows are emitted by the driver;
-``edge heatmap`` sums person-seconds per zone from the stored cells when it draws the plan).
+which the installer sets to the store's) and the floor plan's zones (the driver emits no zone rows; the daemon's
+``edge.camera_zones`` job splits the stored heatmap cells over the plan's zones).
 """
 
 import json
@@ -18,8 +18,6 @@ import multiprocessing
 import threading
 import time
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,6 +32,16 @@ from drivers.camera.config import CameraCalibration, CameraConfig, PointPair
 from drivers.camera.floor import GridSpec, Homography, footprint
 from drivers.camera.protocol import Counter, CounterParams, FrameResult
 from drivers.camera.sources import FrameSource, VideoFileSource, make_source, redact, source_kind
+from drivers.camera.worker import (
+    CameraWorker,
+    Failed,
+    Finished,
+    Message,
+    Opened,
+    Processed,
+    SourceFactory,
+    child_main,
+)
 from edge.const import HEALTH_DEGRADED
 from edge.driver import DriverContext, ReaderDriver
 from edge.errors import ConfigError, DeviceUnavailable
@@ -48,7 +56,6 @@ CHILD_START_TIMEOUT_S = 20.0  # spawning imports numpy and OpenCV (~1 s) and an 
 CALIBRATION_DIRS = (Path(__file__).resolve().parents[2] / "firmware_configs" / "cameras",
                     Path("/etc/store-edge/cameras"))
 
-SourceFactory = Callable[[CameraConfig, float | None], FrameSource]
 
 
 def default_source(config: CameraConfig, start_ts: float | None) -> FrameSource:
@@ -114,117 +121,6 @@ def window_events(camera: str, window: WindowAggregate) -> list[Event]:
                                     cells, round(window.heatmap.total_seconds, 3)))
     events.extend(CameraZone(start, end, camera, zone.zone, zone.seconds) for zone in window.zones)
     return events
-
-
-# -- the worker: source + counter, in a thread or a child process ----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Opened:
-    """The source is open, at this frame rate."""
-
-    fps: float
-
-
-@dataclass(frozen=True, slots=True)
-class Processed:
-    """One processed frame's result and source size (width, height), with the source's cumulative counters."""
-
-    result: FrameResult
-    size: tuple[int, int]
-    decoded: int
-    decode_errors: int
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """A video file ended; ``truncated_at`` is the frame where decoding stopped early, if it did."""
-
-    decoded: int
-    decode_errors: int
-    frame_count: int
-    truncated_at: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The source failed (child process only; in a thread the ``DeviceUnavailable`` is raised directly)."""
-
-    reason: str
-
-
-Message = Opened | Processed | Finished | Failed
-
-
-class CameraWorker:
-    """Reads frames at the configured rate (newest frame for live sources) and runs them through a ``Counter``."""
-
-    def __init__(self, config: CameraConfig, params: CounterParams, factory: SourceFactory,
-                 start_ts: float | None) -> None:
-        self.config = config
-        self.params = params
-        self.factory = factory
-        self.start_ts = start_ts
-        self.counter: Counter | None = None
-        self.source: FrameSource | None = None
-        self._due: float | None = None
-        self._interval = 1.0 / config.process_fps
-        self._finished_sent = False
-
-    def open(self) -> Opened:
-        """Open the source and start a fresh counter (a new stream may differ in size or scene)."""
-        source = self.factory(self.config, self.start_ts)
-        source.open()
-        self.source, self._due, self._finished_sent = source, None, False
-        self.counter = Counter(self.params)
-        return Opened(source.fps)
-
-    def step(self, stop: threading.Event) -> list[Message]:
-        """Process the next due frame, if one is ready; raises ``DeviceUnavailable`` when the source fails."""
-        source, counter = self.source, self.counter
-        assert source is not None and counter is not None
-        if source.finished:
-            if self._finished_sent:
-                stop.wait(0.2)
-                return []
-            self._finished_sent = True
-            truncated = source.truncated_at if isinstance(source, VideoFileSource) else None
-            count = source.frame_count if isinstance(source, VideoFileSource) else 0
-            return [Finished(source.decoded, source.decode_errors, count, truncated)]
-        frame = source.read(stop, self._due)
-        if frame is None:
-            return []
-        due = self._due
-        self._due = frame.ts + self._interval if due is None or due + self._interval < frame.ts else \
-            due + self._interval
-        result = counter.process(frame.image, frame.ts)
-        size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
-        return [Processed(result, size, source.decoded, source.decode_errors)]
-
-    def close(self) -> None:
-        """Release the source."""
-        source, self.source = self.source, None
-        if source is not None:
-            source.close()
-
-
-def _child_main(config: CameraConfig, params: CounterParams, factory: SourceFactory, start_ts: float | None,
-                conn: Connection, stop: Any) -> None:
-    """The camera process: open, then stream messages to the driver until stopped, finished or failed."""
-    worker = CameraWorker(config, params, factory, start_ts)
-    try:
-        conn.send(worker.open())
-        while not stop.is_set():
-            messages = worker.step(stop)
-            for message in messages:
-                conn.send(message)
-    except DeviceUnavailable as err:
-        conn.send(Failed(str(err)))
-    except (BrokenPipeError, EOFError):
-        pass  # the driver went away
-    finally:
-        worker.close()
-        conn.close()
 
 
 # -- the driver -------------------------------------------------------------------------------------------------
@@ -386,7 +282,7 @@ class CameraDriver(ReaderDriver):
         parent, child = context.Pipe(duplex=False)
         self._child_stop = context.Event()
         process = context.Process(
-            target=_child_main, name=f"camera-{self.cfg.name}", daemon=True,
+            target=child_main, name=f"camera-{self.cfg.name}", daemon=True,
             args=(self.cfg, self._params, self._factory, self._replay_start, child, self._child_stop),
         )
         try:

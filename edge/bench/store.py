@@ -48,10 +48,10 @@ def _through_writer(path: Path, events: list[Scan]) -> float:
     started = time.perf_counter()
     for event in events:
         writer.submit(event)
-    while writer.stats.written < len(events):
-        time.sleep(0.001)
+    writer.stop(timeout=120)  # stop() returns once every buffered event is committed
     elapsed = time.perf_counter() - started
-    writer.stop()
+    if writer.stats.written != len(events):
+        raise RuntimeError(f"writer committed {writer.stats.written} of {len(events)} events")
     return len(events) / elapsed
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 
 from drivers.camera.config import CameraConfig
-from drivers.camera.driver import CameraWorker, Finished, default_source
+from drivers.camera.driver import default_source
 from drivers.camera.protocol import CounterParams
+from drivers.camera.worker import CameraWorker, Finished
 from simulators.camera import render, standard_scenarios
 
 SECONDS = 60.0
