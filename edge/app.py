@@ -234,7 +234,7 @@ class App:
     def _start_device(self, device: DeviceConfig) -> None:
         assert self.writer is not None
         monitor = DeviceMonitor(name=device.name, kind=device.type)
-        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher)
+        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher, self.writer)
         driver = registry.driver_class(device.type)(device, context)
         with self._devices_lock:
             self.monitors[device.name] = monitor

@@ -23,10 +23,22 @@ TABLE_AGG_TRAFFIC: Final = "agg_traffic"
 TABLE_AGG_OCCUPANCY: Final = "agg_occupancy"
 TABLE_AGG_CAMERA_HEATMAP: Final = "agg_camera_heatmap"
 TABLE_AGG_CAMERA_ZONES: Final = "agg_camera_zones"
+TABLE_AGG_ESL: Final = "agg_esl"
+# Shelf-label history: kept as long as aggregates (battery trends), pruned by age like them.
+TABLE_ESL_LABEL_HISTORY: Final = "esl_label_history"
+TABLE_ESL_UPDATES: Final = "esl_updates"
+TABLE_ESL_REQUESTS: Final = "esl_requests"
 AGGREGATE_TABLES: Final = (
     TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES, TABLE_AGG_WIFI_CELLS, TABLE_AGG_TRAFFIC,
-    TABLE_AGG_OCCUPANCY, TABLE_AGG_CAMERA_HEATMAP, TABLE_AGG_CAMERA_ZONES,
+    TABLE_AGG_OCCUPANCY, TABLE_AGG_CAMERA_HEATMAP, TABLE_AGG_CAMERA_ZONES, TABLE_AGG_ESL, TABLE_ESL_LABEL_HISTORY,
+    TABLE_ESL_UPDATES, TABLE_ESL_REQUESTS,
 )
+
+# Shelf-label state (current, never pruned): labels as the access point last reported them, label ↔ GTIN
+# bindings, and the latest price item per GTIN.
+TABLE_ESL_LABELS: Final = "esl_labels"
+TABLE_ESL_BINDINGS: Final = "esl_bindings"
+TABLE_ESL_ITEMS: Final = "esl_items"
 
 TABLE_DEVICE_STATUS: Final = "device_status"
 TABLE_DAEMON_STATE: Final = "daemon_state"
@@ -50,6 +62,7 @@ AGG_ZONES: Final = "zones"
 AGG_HEALTH: Final = "health"
 AGG_TRAFFIC: Final = "traffic"
 AGG_HEATMAP: Final = "heatmap"
+AGG_ESL: Final = "esl"
 CMD_RESULT: Final = "cmd_result"
 
 DEFAULT_CONFIG_PATH: Final = "/etc/store-edge/store.toml"

@@ -6,9 +6,12 @@ capped exponential backoff until stopped. A device that cannot be opened never s
 """
 
 import logging
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from edge.backoff import Backoff
 from edge.config.base import DeviceConfig
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class EventSink(ABC):
     """Where events go (the store writer); ``submit`` never blocks."""
@@ -31,14 +36,31 @@ class EventSink(ABC):
         """Queue an event; False when it was dropped."""
 
 
-class DriverContext:
-    """What a driver may touch: its monitor (health, counters, progress), the event sink, and the daemon's
-    device-id hasher (drivers that see MACs must hash them at once; see ``edge.privacy``)."""
+class StoreAccess(Protocol):
+    """The store writer as a stateful driver sees it (ESL keeps its labels and update queue in SQLite): tasks run
+    in the writer thread, one transaction each, in the order they were posted."""
 
-    def __init__(self, monitor: DeviceMonitor, sink: EventSink, hasher: "Hasher | None" = None) -> None:
+    def call(self, task: Callable[[sqlite3.Connection], T], timeout: float | None = 30.0,
+             transaction: bool = True) -> T:
+        """Run a task and wait for its result."""
+        ...
+
+    def post(self, task: Callable[[sqlite3.Connection], T], transaction: bool = True) -> "Future[T]":
+        """Queue a task without waiting."""
+        ...
+
+
+class DriverContext:
+    """What a driver may touch: its monitor (health, counters, progress), the event sink, the daemon's
+    device-id hasher (drivers that see MACs must hash them at once; see ``edge.privacy``) and, for drivers that
+    keep state, the store writer."""
+
+    def __init__(self, monitor: DeviceMonitor, sink: EventSink, hasher: "Hasher | None" = None,
+                 store: StoreAccess | None = None) -> None:
         self.monitor = monitor
         self._sink = sink
         self.hasher = hasher
+        self.store = store
 
     def emit(self, event: Event, ts: float) -> None:
         """Hand one event (with its event time) to the store; a full queue is counted, never blocks."""
@@ -59,8 +81,9 @@ class Commandable(Protocol):
         """Command names it handles, e.g. ``{"esl/update"}``."""
         ...
 
-    def handle_command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Apply one command and return its result; raise ``CommandRejected``/``CommandError`` with a reason."""
+    def handle_command(self, name: str, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """Apply one command (``command_id`` is HQ's id, for tracing its effects) and return its result; raise
+        ``CommandRejected``/``CommandError`` with a reason."""
         ...
 
 

@@ -56,7 +56,7 @@ def _label(driver: object) -> str:
 
 def _driver_handler(driver: Commandable) -> Handler:
     def handle(command: Command) -> dict[str, Any]:
-        return driver.handle_command(command.name, dict(command.args))
+        return driver.handle_command(command.name, dict(command.args), command.id)
 
     return handle
 

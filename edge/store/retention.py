@@ -18,6 +18,10 @@ TIME_COLUMNS: dict[str, str] = {
     const.TABLE_AGG_OCCUPANCY: "window_end",
     const.TABLE_AGG_CAMERA_HEATMAP: "window_end",
     const.TABLE_AGG_CAMERA_ZONES: "window_end",
+    const.TABLE_AGG_ESL: "window_end",
+    const.TABLE_ESL_LABEL_HISTORY: "ts",
+    const.TABLE_ESL_UPDATES: "created_at",
+    const.TABLE_ESL_REQUESTS: "created_at",
     # Handled command ids are kept as long as aggregates: a re-delivery within that time is still a duplicate.
     const.TABLE_COMMANDS: "received_at",
 }

@@ -239,3 +239,111 @@ def _camera(db: Database) -> None:
     ]
     for statement in statements:
         db.execute(statement)
+
+
+@migrations(name="0005_esl")
+def _esl(db: Database) -> None:
+    statements = [
+        # One row per label as the access point last reported it. A label the AP stops listing is never deleted
+        # here: a complete /get_db without it sets ``missing_since`` (a failed or partial fetch sets nothing).
+        f"""CREATE TABLE {const.TABLE_ESL_LABELS} (
+            label TEXT PRIMARY KEY,
+            ap TEXT NOT NULL,
+            hw_type INTEGER NOT NULL,
+            battery_mv INTEGER,
+            rssi INTEGER,
+            lqi INTEGER,
+            temperature INTEGER,
+            lastseen REAL,
+            nextcheckin REAL,
+            pending INTEGER NOT NULL DEFAULT 0,
+            wakeup_reason INTEGER,
+            capabilities INTEGER,
+            updatecount INTEGER,
+            updatelast REAL,
+            hash TEXT,
+            version INTEGER,
+            channel INTEGER,
+            first_seen REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            missing_since REAL
+        )""",
+        # Label history: a row when something a technician cares about changed (battery, pending, update count,
+        # wake-up reason, reappearance), and at most hourly otherwise, not one per 40 s check-in.
+        f"""CREATE TABLE {const.TABLE_ESL_LABEL_HISTORY} (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            label TEXT NOT NULL,
+            battery_mv INTEGER,
+            rssi INTEGER,
+            lqi INTEGER,
+            lastseen REAL,
+            nextcheckin REAL,
+            pending INTEGER,
+            wakeup_reason INTEGER,
+            updatecount INTEGER
+        )""",
+        f"CREATE INDEX idx_esl_history_label ON {const.TABLE_ESL_LABEL_HISTORY} (label, ts)",
+        f"CREATE INDEX idx_esl_history_ts ON {const.TABLE_ESL_LABEL_HISTORY} (ts)",
+        f"""CREATE TABLE {const.TABLE_ESL_BINDINGS} (
+            label TEXT PRIMARY KEY,
+            gtin TEXT NOT NULL,
+            bound_at REAL NOT NULL,
+            source TEXT NOT NULL
+        )""",
+        f"CREATE INDEX idx_esl_bindings_gtin ON {const.TABLE_ESL_BINDINGS} (gtin)",
+        f"""CREATE TABLE {const.TABLE_ESL_ITEMS} (
+            gtin TEXT PRIMARY KEY,
+            item_json TEXT NOT NULL,
+            valid_from REAL,
+            command_id TEXT,
+            received_at REAL NOT NULL
+        )""",
+        # One row per label per price update: queued → sent → pending → confirmed | failed (with a reason).
+        f"""CREATE TABLE {const.TABLE_ESL_UPDATES} (
+            id INTEGER PRIMARY KEY,
+            command_id TEXT,
+            label TEXT NOT NULL,
+            gtin TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            content_hash TEXT,
+            due_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            finished_at REAL,
+            updatecount_before INTEGER
+        )""",
+        f"CREATE INDEX idx_esl_updates_state ON {const.TABLE_ESL_UPDATES} (state)",
+        f"CREATE INDEX idx_esl_updates_finished ON {const.TABLE_ESL_UPDATES} (finished_at)",
+        # Technician requests from the CLI (bind, push) for the running daemon, with their results.
+        f"""CREATE TABLE {const.TABLE_ESL_REQUESTS} (
+            id INTEGER PRIMARY KEY,
+            device TEXT,
+            kind TEXT NOT NULL,
+            args_json TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'new',
+            result_json TEXT,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        # Per access point and window: label health at the window's end and update outcomes within it.
+        f"""CREATE TABLE {const.TABLE_AGG_ESL} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            ap TEXT NOT NULL,
+            ap_state TEXT NOT NULL,
+            labels INTEGER NOT NULL,
+            low_battery INTEGER NOT NULL,
+            timed_out INTEGER NOT NULL,
+            missing INTEGER NOT NULL,
+            confirmed INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            open_updates INTEGER NOT NULL,
+            failures_json TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (window_start, ap) ON CONFLICT REPLACE
+        )""",
+    ]
+    for statement in statements:
+        db.execute(statement)

@@ -129,10 +129,14 @@ class Writer:
              transaction: bool = True) -> T:
         """Run ``task(conn)`` in the writer thread inside one transaction (or none, for PRAGMAs such as a WAL
         checkpoint) and return its result."""
-        future: Future[object] = Future()
-        self._tasks.append((task, future, transaction))
+        return self.post(task, transaction).result(timeout)
+
+    def post(self, task: Callable[[sqlite3.Connection], T], transaction: bool = True) -> "Future[T]":
+        """Queue ``task(conn)`` for the writer thread without waiting; tasks run in the order they were posted."""
+        future: Future[T] = Future()
+        self._tasks.append((task, future, transaction))  # type: ignore[arg-type]
         self._wake.set()
-        return future.result(timeout)  # type: ignore[return-value]
+        return future
 
     def _run(self) -> None:
         assert self._conn is not None

@@ -57,7 +57,7 @@ class FakeEsl:
     def command_names(self) -> frozenset[str]:
         return frozenset({"esl/update"})
 
-    def handle_command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    def handle_command(self, name: str, args: dict[str, Any], command_id: str) -> dict[str, Any]:
         if "label" not in args:
             raise CommandRejected("esl/update needs 'label'")
         self.applied.append(args)
