@@ -31,6 +31,7 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("barcode", "drivers.barcode.config:BarcodeConfig", "drivers.barcode.driver:BarcodeDriver"),
     Kind("camera", "drivers.camera.config:CameraConfig", "drivers.camera.driver:CameraDriver"),
+    Kind("esl", "drivers.esl.config:EslConfig", "drivers.esl.driver:EslDriver", "drivers.esl.cli:esl"),
     Kind("wifi_probe", "drivers.wifi_probe.config:WifiProbeConfig", "drivers.wifi_probe.driver:WifiProbeDriver",
          "drivers.wifi_probe.cli:wifi"),
 )

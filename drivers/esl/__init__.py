@@ -1,0 +1,1 @@
+"""Electronic shelf labels on OpenEPaperLink access points: price-label content, images and the AP driver."""
