@@ -28,9 +28,10 @@ class EslConfig(DeviceConfig):
     )
     http_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one HTTP request to the AP")
     min_upload_interval_s: float = Field(
-        default=0.05, ge=0, le=60,
-        description="Cooldown: least time between the starts of two uploads (one upload is in flight at a time; "
-                    "the AP answers only once it has stored the content, so no fixed pause is needed after it)",
+        default=0.0, ge=0, le=60,
+        description="Cooldown between the starts of two uploads. One upload is in flight at a time and the AP "
+                    "answers once it has stored the content, so 0 keeps it exactly as busy as it can be; raise it "
+                    "for an AP that needs a pause (after 409 or a timeout the busy backoff applies anyway)",
     )
     busy_backoff_s: float = Field(
         default=1.0, gt=0, le=60, description="First wait after HTTP 409 'come back later' or a timeout; doubles"
