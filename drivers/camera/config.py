@@ -87,7 +87,8 @@ class CameraConfig(DeviceConfig):
     type: Literal["camera"] = Field(description=f"Driver type, always '{KEY}'")
     source: str = Field(
         min_length=1,
-        description="Video file path, rtsp://... URL, /dev/videoN, or a bare integer V4L2 index such as '0'",
+        description="Video file path, a folder of recorded clips (played in name order), rtsp://... URL, "
+                    "/dev/videoN, or a bare integer V4L2 index such as '0'",
     )
     view: Literal["top_down", "angled"] = Field(
         default="top_down",

@@ -213,6 +213,77 @@ class VideoFileSource:
             thread.join(READ_TIMEOUT_MS / 1000 + 1.0)
 
 
+class ClipFolderSource:
+    """A folder of recorded clips played in name order as one stream: what a camera or NVR leaves when it records
+    only on motion and uploads each clip (FTP, SMB) named by its start time, e.g. ``20261122T091503.avi``.
+
+    Each clip's event time follows file semantics (frame 0 at the clip's mtime minus its duration), so the gaps
+    between clips are simply time in which nobody crossed. A clip that cannot be decoded is skipped, counted in
+    ``decode_errors`` and logged; the stream finishes after the last clip.
+    """
+
+    SUFFIXES = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm"})
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder
+        self.fps = DEFAULT_FPS
+        self.finished = False
+        self.decode_errors = 0
+        self.decoded = 0
+        self.clips_done = 0
+        self._pending: list[Path] = []
+        self._clip: VideoFileSource | None = None
+        self._offset = 0  # frames of the clips before this one
+        self._decoded_before = 0
+
+    def open(self) -> None:
+        if not self.path.is_dir():
+            raise DeviceUnavailable(f"clip folder {self.path} does not exist")
+        self._pending = sorted(p for p in self.path.iterdir() if p.suffix.lower() in self.SUFFIXES)
+        if not self._pending:
+            raise DeviceUnavailable(f"clip folder {self.path} holds no video clips")
+        self.finished, self.decoded, self.decode_errors, self.clips_done = False, 0, 0, 0
+        self._offset = self._decoded_before = 0
+        self._next_clip()
+
+    def _next_clip(self) -> None:
+        """Open the next decodable clip, or finish."""
+        while self._pending:
+            clip = VideoFileSource(self._pending.pop(0))
+            try:
+                clip.open()
+            except DeviceUnavailable as err:
+                self.decode_errors += 1
+                logger.warning("Skipping clip: %s", err)
+                continue
+            self._clip, self.fps = clip, clip.fps
+            return
+        self._clip, self.finished = None, True
+
+    def read(self, stop: threading.Event, due: float | None) -> Frame | None:
+        clip = self._clip
+        if clip is None:
+            stop.wait(POLL_S)
+            return None
+        frame = clip.read(stop, due)
+        self.decoded = self._decoded_before + clip.decoded
+        if frame is not None:
+            return Frame(frame.ts, frame.image, self._offset + frame.number)
+        if clip.finished:
+            self.decode_errors += clip.decode_errors
+            self._decoded_before = self.decoded
+            self._offset += clip.frame_count or clip.decoded
+            self.clips_done += 1
+            clip.close()
+            self._next_clip()
+        return None
+
+    def close(self) -> None:
+        clip, self._clip = self._clip, None
+        if clip is not None:
+            clip.close()
+
+
 class LiveSource:
     """An RTSP stream or a V4L2 camera, read by a thread that keeps only the newest frame."""
 
@@ -345,7 +416,8 @@ def redact(target: str) -> str:
 
 
 def source_kind(target: str) -> str:
-    """'rtsp' for a network stream URL, 'v4l2' for /dev/videoN or a bare index, 'file' otherwise."""
+    """'rtsp' for a network stream URL, 'v4l2' for /dev/videoN or a bare index, 'file' otherwise (a video file or a
+    folder of clips: both are replayed, with event times from the files)."""
     lowered = target.lower()
     if lowered.startswith(("rtsp://", "rtsps://", "rtmp://", "http://", "https://")):
         return "rtsp"
@@ -357,6 +429,8 @@ def source_kind(target: str) -> str:
 def make_source(target: str, *, start_ts: float | None = None, pace: bool = False) -> FrameSource:
     """The source for a config's ``source`` string."""
     kind = source_kind(target)
+    if kind == "file" and Path(target).is_dir():
+        return ClipFolderSource(Path(target))
     if kind == "file":
         return VideoFileSource(Path(target), start_ts=start_ts, pace=pace)
     return LiveSource(target, kind=kind)

@@ -270,3 +270,34 @@ def test_sources__file_event_time_from_start_and_skips_frames_not_due(short_clip
     assert (first.ts, first.number) == (START, 0)
     assert later.number == 12 and later.ts == pytest.approx(START + 1.0)
     assert source.decoded == 13 and np.asarray(later.image).shape == (480, 640, 3)
+
+
+def test_camera_driver__a_folder_of_clips_is_one_stream_with_each_clips_own_times(
+    tmp_path: Path, clip: tuple[Path, GroundTruth], short_clip: tuple[Path, GroundTruth]
+) -> None:
+    import os
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    # Two motion clips an hour apart, named by start time; mtime = end of recording (file semantics).
+    first, second = folder / "20261122T090000.avi", folder / "20261122T100000.avi"
+    shutil.copy(clip[0], first)
+    shutil.copy(short_clip[0], second)
+    (folder / "20261122T093000.avi").write_bytes(b"not a video")  # a broken upload is skipped, not fatal
+    os.utime(first, (START + SCENARIO.duration_s, START + SCENARIO.duration_s))
+    os.utime(second, (START + 3600 + SHORT.duration_s, START + 3600 + SHORT.duration_s))
+    driver, sink, monitor = _driver(_config(folder))
+    driver.start()
+    try:
+        wait_for(lambda: monitor.details.get("replay") == "finished", timeout=60)
+    finally:
+        driver.stop()
+    truths = [clip[1].line("door"), short_clip[1].line("door")]
+    true_in = sum(t.count("in") for t in truths)
+    true_out = sum(t.count("out") for t in truths)
+    counted_in, counted_out = _totals(sink)
+    assert abs(counted_in - true_in) <= 1 and abs(counted_out - true_out) <= 1
+    starts = sorted({e.window_start for e in sink.of(CameraTraffic) if isinstance(e, CameraTraffic)})
+    assert starts[0] >= START - 60 and starts[-1] >= START + 3600, "the second clip counts an hour later"
+    assert not [s for s in starts if START + 120 < s < START + 3540], "nothing is invented between the clips"
+    assert monitor.counters["decode_errors"] == 1, "the broken clip is counted"
