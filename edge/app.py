@@ -234,12 +234,20 @@ class App:
     def _start_device(self, device: DeviceConfig) -> None:
         assert self.writer is not None
         monitor = DeviceMonitor(name=device.name, kind=device.type)
-        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher, self.writer)
+        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher, self.writer, self._clock)
         driver = registry.driver_class(device.type)(device, context)
         with self._devices_lock:
             self.monitors[device.name] = monitor
             self.drivers[device.name] = driver
         driver.start()
+
+    def _clock(self) -> float:
+        """Event time for live input: the wall clock, or the accelerated clock of a simulated store day."""
+        simulated = self.config.runtime.simulated_clock
+        if simulated is None:
+            return time.time()
+        anchor = simulated.anchor if simulated.anchor is not None else self.started_at
+        return simulated.start.timestamp() + (time.time() - anchor) * simulated.speed
 
     def _salt_period(self) -> float | None:
         start = self.hasher.period[0] if self.hasher is not None else float("-inf")

@@ -8,6 +8,7 @@ capped exponential backoff until stopped. A device that cannot be opened never s
 import logging
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -56,11 +57,12 @@ class DriverContext:
     keep state, the store writer."""
 
     def __init__(self, monitor: DeviceMonitor, sink: EventSink, hasher: "Hasher | None" = None,
-                 store: StoreAccess | None = None) -> None:
+                 store: StoreAccess | None = None, clock: Callable[[], float] = time.time) -> None:
         self.monitor = monitor
         self._sink = sink
         self.hasher = hasher
         self.store = store
+        self.clock = clock  # event time of live input (``runtime.simulated_clock`` accelerates it in a demo day)
 
     def emit(self, event: Event, ts: float) -> None:
         """Hand one event (with its event time) to the store; a full queue is counted, never blocks."""

@@ -62,14 +62,16 @@ class BarcodeDriver(ReaderDriver):
                 data += port.read(min(waiting, MAX_READ_BYTES))
         except (serial.SerialException, OSError) as err:
             raise DeviceUnavailable(f"{self.cfg.port} vanished: {err}") from err
-        now = time.time()
-        frames = self._framer.feed(data, now)
+        frames = self._framer.feed(data, time.time())
         self._sync_framer_counters()
+        if not frames:
+            return
+        ts = self.ctx.clock()  # event time: the store's clock (accelerated in a simulated store day)
         for frame in frames:
-            scan = decode(frame, device=self.cfg.name, ts=now, rcn_layouts=self.cfg.rcn_layouts)
+            scan = decode(frame, device=self.cfg.name, ts=ts, rcn_layouts=self.cfg.rcn_layouts)
             if not scan.valid:
                 self.ctx.count("invalid_scans")
-            self.ctx.emit(scan, now)
+            self.ctx.emit(scan, ts)
 
     def close(self) -> None:
         """Close the port; a partial frame in the framer is discarded on the next open."""

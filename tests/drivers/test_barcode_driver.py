@@ -142,3 +142,26 @@ def test_barcode_driver__missing_port_is_unavailable_not_fatal(tmp_path: Path) -
         assert "cannot open" in (monitor.reason or "")
     finally:
         driver.stop()
+
+
+def test_barcode_driver__scans_carry_the_context_clock(scanner: PtyScanner) -> None:
+    """A simulated store day runs an accelerated clock: scan event times come from the context, not the wall."""
+    config = BarcodeConfig.model_validate({"type": "barcode", "name": "till-1", "port": str(scanner.link)})
+    sink, monitor = Collect(), DeviceMonitor(name="till-1", kind="barcode")
+    started = time.time()
+    store_day = 1_795_334_400.0  # 2026-11-22 08:00 in the store's day, replayed 600x
+
+    def accelerated() -> float:
+        return store_day + (time.time() - started) * 600
+
+    driver = BarcodeDriver(config, DriverContext(monitor, sink, clock=accelerated))
+    driver.start()
+    try:
+        assert scanner.wait_for_reader(timeout=5)
+        scanner.send(EAN13)
+        wait_for(lambda: len(sink.of(Scan)) == 1)
+        wall_elapsed = time.time() - started
+    finally:
+        driver.stop()
+    ts = sink.of(Scan)[0].ts
+    assert store_day <= ts <= store_day + wall_elapsed * 600 + 1
