@@ -31,6 +31,9 @@ __all__ = [
 U8 = npt.NDArray[np.uint8]
 # A gap longer than this many nominal frame intervals is not credited to the heatmap (the camera was away).
 MAX_GAP_FRAMES = 5.0
+# After a gap this long (a stall, or the time between two motion clips) no track can be followed across it:
+# they all end, so a person in the next clip is never matched to someone who left before.
+TRACK_GAP_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,8 @@ class Counter:
         mask = self._foreground.apply(small)
         tracker = self._tracker
         crossings: list[Crossing] = []
+        if dt > TRACK_GAP_S:
+            self._end_tracks()
         if self._foreground.learning:
             tracker.coast(dt)
         else:
@@ -225,6 +230,13 @@ class Counter:
             floor = np.array([tp.floor_m for tp in points if tp.floor_m is not None], dtype=np.float64)
             self.heatmap.add(floor.reshape(-1, 2), credited)
         return FrameResult(ts, credited, tuple(crossings), len(points), tuple(points), self._foreground.learning)
+
+    def _end_tracks(self) -> None:
+        """Forget every track and its half-made crossings (they cannot be followed across a gap)."""
+        assert self._tracker is not None
+        self._tracker.tracks = []
+        self._pending.clear()
+        self._states.clear()
 
     def _count(self, ts: float) -> list[Crossing]:
         assert self._tracker is not None
