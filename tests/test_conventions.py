@@ -69,7 +69,7 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-PURE_MODULES = ("protocol", "config", "node", "gs1", "content", "requests")
+PURE_MODULES = ("protocol", "config", "node", "gs1", "content", "requests", "items", "drawing", "updates", "labels")
 PURE_FILES = sorted(path for name in PURE_MODULES for path in ROOT.glob(f"drivers/*/{name}.py"))
 
 

@@ -1,4 +1,4 @@
-"""Shelf-label content (pure): HQ price items, OEPL tag types and price templates, rendered to OEPL JSON elements.
+"""Shelf-label content (pure): OEPL tag types and price templates, and a price item rendered to OEPL JSON elements.
 
 A template, ``firmware_configs/esl/templates/<W>x<H>.json``, is data shared by every tag type of that resolution::
 
@@ -21,410 +21,39 @@ here and never sent to the AP:
 
 Placeholders: {name} {price} {promo_price} {unit_price} {currency} {currency_code} {gtin} {valid_from}; a text whose
 placeholder has no value is left out. Colours: "white", "black", "red", "yellow" (or 0-3); red or yellow on a tag
-without it is drawn black. Text widths are estimates per font size, erring wide, since the AP's fonts are not here.
+without it is drawn black. Items and their placeholder texts are in ``items``; fonts, text fitting and element
+geometry in ``drawing``.
 """
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from drivers.esl.drawing import (
+    BLACK,
+    COLOUR_NAMES,
+    FONTS,
+    SLOTS,
+    ColourName,
+    ContentError,
+    Element,
+    colour_slots,
+    element_bounds,
+    font_key,
+    font_metrics,
+    shorten_text,
+    text_bounds,
+    wrap_text,
 )
-
-from drivers.barcode.gs1 import GTIN_LENGTHS, check_digit_error, to_gtin14
+from drivers.esl.items import PLACEHOLDER, PLACEHOLDERS, PriceItem, placeholder_values
 from edge.config.base import StrictModel
-from edge.errors import ConfigError
-
-Element: TypeAlias = dict[str, list[int | float | str]]
-"""One OEPL drawing object as sent to ``/jsonupload``, e.g. ``{"box": [0, 0, 296, 30, 2]}``."""
-Box: TypeAlias = tuple[int, int, int, int]
-"""Pixels an element covers: ``(x0, y0, x1, y1)``, x1 and y1 exclusive."""
-
-
-class ContentError(ConfigError):
-    """Label content cannot be made: a tag type or template is missing or invalid, or a value does not fit it."""
-
-
-# --- money ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CurrencyFormat:
-    """How a currency is written on a shelf label."""
-
-    symbol: str
-    decimals: int
-    symbol_first: bool
-    decimal_sep: str = "."
-    group_sep: str = ","
-    spaced: bool = False
-
-
-CURRENCIES: Final[Mapping[str, CurrencyFormat]] = {
-    "EUR": CurrencyFormat("€", 2, symbol_first=False, decimal_sep=",", group_sep=".", spaced=True),
-    "USD": CurrencyFormat("$", 2, symbol_first=True),
-    "GBP": CurrencyFormat("£", 2, symbol_first=True),
-    "SEK": CurrencyFormat("kr", 2, symbol_first=False, decimal_sep=",", group_sep=" ", spaced=True),
-    "NOK": CurrencyFormat("kr", 2, symbol_first=False, decimal_sep=",", group_sep=" ", spaced=True),
-    "DKK": CurrencyFormat("kr.", 2, symbol_first=False, decimal_sep=",", group_sep=".", spaced=True),
-    "CHF": CurrencyFormat("CHF", 2, symbol_first=True, group_sep="'", spaced=True),
-    "PLN": CurrencyFormat("zł", 2, symbol_first=False, decimal_sep=",", group_sep=" ", spaced=True),
-    "CZK": CurrencyFormat("Kč", 2, symbol_first=False, decimal_sep=",", group_sep=" ", spaced=True),
-    "JPY": CurrencyFormat("¥", 0, symbol_first=True),
-    "CNY": CurrencyFormat("¥", 2, symbol_first=True),
-}
-MAX_PRICE: Final = Decimal(1_000_000)  # six integer digits: what the templates are laid out for
-Unit = Literal["kg", "100g", "l", "100ml", "m", "piece"]
-UNIT_LABELS: Final[Mapping[str, str]] = {"kg": "kg", "100g": "100 g", "l": "l", "100ml": "100 ml", "m": "m",
-                                         "piece": "pc"}
-
-
-def format_amount(value: Decimal, currency: str) -> str:
-    """A price without its symbol, with the currency's decimals and separators: ``1.234,50`` for EUR."""
-    fmt = CURRENCIES[currency]
-    rounded = value.quantize(Decimal(1).scaleb(-fmt.decimals), rounding=ROUND_HALF_UP)
-    return f"{rounded:,.{fmt.decimals}f}".translate({ord(","): fmt.group_sep, ord("."): fmt.decimal_sep})
-
-
-def format_money(value: Decimal, currency: str) -> str:
-    """A price with its symbol where the currency puts it: ``12,90 €``, ``$12.90``, ``CHF 12.90``, ``¥1,280``."""
-    fmt = CURRENCIES[currency]
-    space = " " if fmt.spaced else ""
-    amount = format_amount(value, currency)
-    return f"{fmt.symbol}{space}{amount}" if fmt.symbol_first else f"{amount}{space}{fmt.symbol}"
-
-
-def _to_decimal(value: object) -> object:
-    """JSON numbers and decimal strings as ``Decimal``; floats go through their shortest repr, not binary."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number or a decimal string, not true/false")
-    try:
-        if isinstance(value, float):
-            return Decimal(repr(value))
-        if isinstance(value, int | str):
-            return Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    return value
-
-
-def _to_datetime(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
-    return value
-
-
-Money = Annotated[Decimal, BeforeValidator(_to_decimal)]
-Timestamp = Annotated[datetime, BeforeValidator(_to_datetime)]
-_ITEM_CONFIG: Final = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-def _check_money(value: Decimal, currency: str | None) -> Decimal:
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{value} must be a finite amount of at least 0")
-    if value >= MAX_PRICE:
-        raise ValueError(f"{value} is too large: labels show at most 6 integer digits")
-    fmt = CURRENCIES.get(currency or "")
-    if fmt is not None and value != value.quantize(Decimal(1).scaleb(-fmt.decimals)):
-        raise ValueError(f"{value} has more decimals than {currency} uses ({fmt.decimals})")
-    return value
-
-
-class UnitPrice(BaseModel):
-    """A comparison price: the item's price per kilogram, per 100 g, per litre, ... in the item's currency."""
-
-    model_config = _ITEM_CONFIG
-
-    value: Money = Field(description="Price per unit, in the item's currency")
-    unit: Unit = Field(description="The unit: kg, 100g, l, 100ml, m or piece")
-
-
-class PriceItem(BaseModel):
-    """One item of an HQ price update; validation messages name the field and go back to HQ."""
-
-    model_config = _ITEM_CONFIG
-
-    gtin: str = Field(description="GTIN-8/12/13/14 with a valid check digit; stored as GTIN-14")
-    name: str | None = Field(default=None, description="Product name, at most 80 characters")
-    currency: str = Field(description="ISO 4217 code, one of CURRENCIES")
-    price: Money = Field(description="Regular price, in the currency's decimals")
-    promo_price: Money | None = Field(default=None, description="Promotion price, lower than the regular price")
-    unit_price: UnitPrice | None = Field(default=None, description="Comparison price per unit")
-    valid_from: Timestamp | None = Field(default=None, description="When the price applies, with a UTC offset")
-
-    @field_validator("gtin")
-    @classmethod
-    def _check_gtin(cls, gtin: str) -> str:
-        if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in GTIN_LENGTHS:
-            raise ValueError(f"{gtin!r} is not a GTIN: expected 8, 12, 13 or 14 digits")
-        error = check_digit_error(gtin)
-        if error is not None:
-            raise ValueError(f"{gtin}: {error}")
-        return to_gtin14(gtin)
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str | None) -> str | None:
-        if name is None:
-            return None
-        cleaned = " ".join(name.split())
-        if not cleaned:
-            raise ValueError("must not be blank (leave it out instead)")
-        if len(cleaned) > 80:
-            raise ValueError(f"is {len(cleaned)} characters long; at most 80")
-        return cleaned
-
-    @field_validator("currency")
-    @classmethod
-    def _check_currency(cls, currency: str) -> str:
-        code = currency.upper()
-        if code not in CURRENCIES:
-            raise ValueError(f"unknown currency {currency!r} (supported: {', '.join(sorted(CURRENCIES))})")
-        return code
-
-    @field_validator("price")
-    @classmethod
-    def _check_price(cls, price: Decimal, info: ValidationInfo) -> Decimal:
-        return _check_money(price, info.data.get("currency"))
-
-    @field_validator("promo_price")
-    @classmethod
-    def _check_promo(cls, promo: Decimal | None, info: ValidationInfo) -> Decimal | None:
-        if promo is None:
-            return None
-        _check_money(promo, info.data.get("currency"))
-        price = info.data.get("price")
-        if price is not None and promo >= price:
-            raise ValueError(f"{promo} must be lower than the regular price {price}")
-        return promo
-
-    @field_validator("unit_price")
-    @classmethod
-    def _check_unit_price(cls, unit_price: UnitPrice | None, info: ValidationInfo) -> UnitPrice | None:
-        if unit_price is not None:
-            _check_money(unit_price.value, info.data.get("currency"))
-        return unit_price
-
-    @field_validator("valid_from")
-    @classmethod
-    def _check_valid_from(cls, moment: datetime | None) -> datetime | None:
-        if moment is not None and moment.utcoffset() is None:
-            raise ValueError(f"{moment.isoformat()} has no UTC offset (add Z or +01:00)")
-        return moment
-
-
-def placeholder_values(item: PriceItem) -> dict[str, str | None]:
-    """The text of every placeholder for ``item``; ``None`` where the item has no value."""
-    unit = item.unit_price
-    return {
-        "name": item.name,
-        "price": format_amount(item.price, item.currency),
-        "promo_price": None if item.promo_price is None else format_amount(item.promo_price, item.currency),
-        "unit_price": None if unit is None else f"{format_money(unit.value, item.currency)}/{UNIT_LABELS[unit.unit]}",
-        "currency": CURRENCIES[item.currency].symbol,
-        "currency_code": item.currency,
-        "gtin": item.gtin,
-        "valid_from": None if item.valid_from is None else item.valid_from.date().isoformat(),
-    }
-
-
-PLACEHOLDERS: Final = frozenset(("name", "price", "promo_price", "unit_price", "currency", "currency_code", "gtin",
-                                 "valid_from"))
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-
-# --- fonts ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FontMetrics:
-    """Estimated metrics of an AP font; vlw fonts are drawn from the top of the line, u8g2 fonts from the baseline."""
-
-    size: int
-    ascent: int
-    descent: int
-    from_baseline: bool
-    width_scale: float = 1.0
-    advance: int | None = None  # monospace u8g2 fonts
-
-    @property
-    def line_height(self) -> int:
-        """Pixels from the top of one line to the next."""
-        return self.ascent + self.descent
-
-
-def _vlw(size: int, width_scale: float = 1.0) -> FontMetrics:
-    return FontMetrics(size, math.ceil(0.95 * size), math.ceil(0.25 * size), False, width_scale)
-
-
-# The smooth (.vlw) fonts in the AP's data/fonts and the u8g2 fonts built into its firmware.
-FONTS: Final[Mapping[str, FontMetrics]] = {
-    **{f"bahnschrift{n}": _vlw(n) for n in (20, 30, 70)},
-    **{f"calibrib{n}": _vlw(n, 0.95) for n in (16, 30, 40, 50, 60, 62, 80, 100, 120, 150)},
-    "twcondensed20": _vlw(20, 0.8),
-    "tahoma9": _vlw(9),
-    "tahoma11": _vlw(11),
-    "REFSAN12": _vlw(12),
-    "glasstown_nbp_tf": FontMetrics(12, 10, 3, True, advance=6),
-    "t0_14b_tf": FontMetrics(14, 11, 3, True, advance=8),
-    "7x14_tf": FontMetrics(14, 11, 3, True, advance=7),
-}
-_NARROW: Final = frozenset(" .,:;'!|()[]iljtfrI1")
-_WIDE: Final = frozenset("MWmw@%&")
-
-
-def font_key(font: str) -> str:
-    """A font name as the AP accepts it (``fonts/calibrib30``, ``calibrib30.vlw``) reduced to its FONTS key."""
-    return font.removeprefix("/").removeprefix("fonts/").removesuffix(".vlw")
-
-
-def font_metrics(font: str) -> FontMetrics:
-    """Estimated metrics of an AP font; ``ContentError`` for a font the AP does not ship."""
-    metrics = FONTS.get(font_key(font))
-    if metrics is None:
-        raise ContentError(f"unknown font {font!r} (known: {', '.join(FONTS)})")
-    return metrics
-
-
-def _em(char: str) -> float:
-    if char in _NARROW:
-        return 0.34
-    if char in _WIDE:
-        return 0.92
-    if not char.isascii():
-        return 0.75
-    return 0.7 if char.isupper() else 0.58
-
-
-def text_width(text: str, font: str) -> int:
-    """Estimated width of ``text`` in ``font``, in pixels, erring wide."""
-    metrics = font_metrics(font)
-    if metrics.advance is not None:
-        return metrics.advance * len(text)
-    return math.ceil(sum(_em(c) for c in text) * metrics.size * metrics.width_scale)
-
-
-def wrap_text(text: str, font: str, width: int, max_lines: int) -> list[str] | None:
-    """Greedy word wrap into at most ``max_lines`` lines of at most ``width`` px, or ``None`` when it needs more."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if text_width(candidate, font) <= width:
-            current = candidate
-        elif current and text_width(word, font) <= width:
-            lines.append(current)
-            current = word
-        else:
-            return None
-    lines.append(current)
-    return lines if len(lines) <= max_lines else None
-
-
-def _take_line(text: str, font: str, width: int) -> tuple[str, str]:
-    """The longest run of whole words (or, for one overlong word, of characters) that fits, and the rest."""
-    words = text.split(" ")
-    taken = 0
-    while taken < len(words) and text_width(" ".join(words[: taken + 1]), font) <= width:
-        taken += 1
-    if taken:
-        return " ".join(words[:taken]), " ".join(words[taken:])
-    end = max(1, next((n for n in range(len(text), 0, -1) if text_width(text[:n], font) <= width), 1))
-    return text[:end], text[end:].lstrip()
-
-
-def _ellipsize(text: str, font: str, width: int) -> str:
-    if text_width(text, font) <= width:
-        return text
-    for end in range(len(text) - 1, 0, -1):
-        candidate = text[:end].rstrip(" ,.-") + "..."
-        if text_width(candidate, font) <= width:
-            return candidate
-    return "..." if text_width("...", font) <= width else ""
-
-
-def shorten_text(text: str, font: str, width: int, max_lines: int) -> list[str]:
-    """``text`` wrapped into ``max_lines`` lines of ``width`` px, the last one cut with "..." if needed."""
-    lines: list[str] = []
-    rest = text
-    while rest and len(lines) < max_lines - 1:
-        line, rest = _take_line(rest, font, width)
-        lines.append(line)
-    if rest or not lines:
-        lines.append(_ellipsize(rest, font, width))
-    return lines
-
-
-def text_bounds(x: int, y: int, text: str, font: str, align: int) -> Box:
-    """Pixels a one-line ``text`` element covers; align 0 left, 1 centre, 2 right of ``x`` (TFT_eSPI datums)."""
-    metrics = font_metrics(font)
-    width = text_width(text, font)
-    x0 = x if align == 0 else x - (width + 1) // 2 if align == 1 else x - width
-    top = y - metrics.ascent if metrics.from_baseline else y
-    return x0, top, x0 + width, top + metrics.line_height
-
-
-# --- colours and elements ------------------------------------------------------------------------------------
-
-ColourName = Literal["white", "black", "red", "yellow"]
-COLOUR_NAMES: Final[tuple[ColourName, ...]] = ("white", "black", "red", "yellow")  # OEPL colour numbers 0-3
-BLACK: Final = 1
-# Per drawing kind: slot types of the required and of the optional arguments.
-# i int, n number, s text, f font, c colour, a align (0-2).
-SLOTS: Final[Mapping[str, tuple[str, str]]] = {
-    "text": ("iisfc", "aic"),  # x, y, text, font, colour | align, size, background
-    "textbox": ("iiiisfc", "na"),  # x, y, w, h, text, font, colour | line height factor, align
-    "box": ("iiiic", "ci"),  # x, y, w, h, fill | border colour, border width
-    "rbox": ("iiiiic", "ci"),  # x, y, w, h, radius, fill | border colour, border width
-    "line": ("iiiic", ""),  # x1, y1, x2, y2, colour
-    "triangle": ("iiiiiic", ""),  # three corners, fill
-    "circle": ("iiic", "ci"),  # x, y, radius, fill | border colour, border width
-}
-
-
-def colour_slots(kind: str) -> list[int]:
-    """Argument positions holding a colour in a ``kind`` element."""
-    required, optional = SLOTS[kind]
-    return [i for i, slot in enumerate(required + optional) if slot == "c"]
-
-
-def element_bounds(element: Element) -> Box:
-    """Pixels a rendered element covers, from its geometry (text: estimated from its font)."""
-    ((kind, args),) = element.items()
-    v = [a if isinstance(a, int) else 0 for a in args]
-    if kind == "text":
-        align = int(args[5]) if len(args) > 5 else 0
-        return text_bounds(v[0], v[1], str(args[2]), str(args[3]), align)
-    if kind in ("textbox", "box", "rbox"):
-        return v[0], v[1], v[0] + v[2], v[1] + v[3]
-    if kind == "circle":
-        return v[0] - v[2], v[1] - v[2], v[0] + v[2] + 1, v[1] + v[2] + 1
-    xs, ys = v[0 : (4 if kind == "line" else 6) : 2], v[1 : (4 if kind == "line" else 6) : 2]
-    return min(xs), min(ys), max(xs) + 1, max(ys) + 1
-
-
-def _colour_index(value: int | float | str, tag: "TagType") -> int:
-    index = int(value)
-    return index if COLOUR_NAMES[index] in tag.colortable else BLACK
-
 
 # --- tag types -----------------------------------------------------------------------------------------------
 
@@ -556,8 +185,8 @@ def _arg(slot: str, value: object, where: str) -> int | float | str:
         if font_key(value) not in FONTS:
             raise ContentError(f"{where}: unknown font {value!r} (known: {', '.join(FONTS)})")
     else:
-        names = set(_PLACEHOLDER.findall(value))
-        if names - PLACEHOLDERS or "{" in _PLACEHOLDER.sub("", value) or "}" in _PLACEHOLDER.sub("", value):
+        names = set(PLACEHOLDER.findall(value))
+        if names - PLACEHOLDERS or "{" in PLACEHOLDER.sub("", value) or "}" in PLACEHOLDER.sub("", value):
             raise ContentError(f"{where}: unknown placeholder or stray brace in {value!r} "
                                f"(placeholders: {', '.join(sorted(PLACEHOLDERS))})")
     return value
@@ -657,6 +286,11 @@ def load_templates(directory: Path) -> dict[tuple[int, int], Template]:
 # --- rendering -----------------------------------------------------------------------------------------------
 
 
+def _colour_index(value: int | float | str, tag: TagType) -> int:
+    index = int(value)
+    return index if COLOUR_NAMES[index] in tag.colortable else BLACK
+
+
 def _fill(text: str, values: Mapping[str, str | None]) -> str | None:
     """``text`` with its placeholders filled, or ``None`` when one of them has no value."""
     missing = False
@@ -668,7 +302,7 @@ def _fill(text: str, values: Mapping[str, str | None]) -> str | None:
         # The AP replaces {var} in any text with its own variables: braces in HQ data must not reach it.
         return (filled or "").replace("{", "(").replace("}", ")")
 
-    result = _PLACEHOLDER.sub(value, text)
+    result = PLACEHOLDER.sub(value, text)
     return None if missing else result
 
 

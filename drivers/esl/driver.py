@@ -5,51 +5,41 @@ Everything runs on one asyncio loop in the driver's thread, so the label table a
 owner; HQ commands (MQTT thread) only write to the store and hand the new updates to the loop. State lives in
 SQLite (the daemon's writer): a restart resumes every open update. Timing follows the AP: an update is *sent*
 when the AP accepted the upload, *pending* once the AP shows it queued for the label, *confirmed* when the label's
-update count moves (its transfer completed), and *failed* with a reason otherwise.
+update count moves (its transfer completed), and *failed* with a reason otherwise; those rules are in ``updates``,
+the technician's requests and pairing in ``technician``. This module does the I/O.
 """
 
 import asyncio
 import contextlib
-import functools
-import heapq
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from drivers.esl import store
 from drivers.esl.apclient import ApBusy, ApClient, ApError, ApRejected, ApTimeout, ApUnreachable
 from drivers.esl.config import EslConfig
-from drivers.esl.content import ContentError, PriceItem, TagType, Template, content_hash, json_payload, render_json
-from drivers.esl.protocol import (
-    LabelUpdate,
-    Rebooting,
-    SysStatus,
-    TagRecord,
-    TagsUpdate,
-    Transfer,
-    is_low_battery,
-    is_timed_out,
-    judge,
-    normalize_mac,
-    parse_ws,
-    worth_history,
-)
+from drivers.esl.drawing import ContentError
+from drivers.esl.items import PriceItem
+from drivers.esl.labels import LabelTable
+from drivers.esl.protocol import LabelUpdate, Rebooting, SysStatus, TagRecord, TagsUpdate, Transfer, parse_ws
+from drivers.esl.render import LabelContent
 from drivers.esl.requests import UPDATE_COMMAND, parse_update_args
-from edge import const
+from drivers.esl.technician import Technician
+from drivers.esl.updates import UpdateBook
 from edge.const import HEALTH_DEGRADED, HEALTH_OK, HEALTH_UNAVAILABLE
 from edge.driver import Driver, DriverContext
 from edge.errors import CommandError, CommandRejected
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 TICK_S = 0.5
-LED_SELECT = "ledflash"
-LED_BOUND = "ledflash_long"
 
 
 class EslDriver(Driver):
@@ -63,33 +53,24 @@ class EslDriver(Driver):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._labels: dict[str, TagRecord] = {}
-        self._missing: set[str] = set()
-        self._history_at: dict[str, float] = {}
-        self._dirty: dict[str, TagRecord] = {}
-        self._history: list[TagRecord] = []
-        self._open: dict[str, LabelUpdate] = {}  # label → its one open update
-        self._due: list[tuple[float, int, str]] = []  # heap of (due_at, update id, label) for queued updates
-        self._items: dict[str, PriceItem] = {}
-        self._shown: dict[str, str] = {}
-        self._changed: dict[int, tuple[LabelUpdate, float | None]] = {}
-        self._tag_types: dict[int, TagType] = {}
-        self._templates: dict[tuple[int, int], Template] = {}
-        self._content_error: str | None = None
+        self._labels = LabelTable(config)
+        self._content = LabelContent(config.content, config.content_dir)
+        self._book = UpdateBook(upload_attempts=config.upload_attempts, transfer_attempts=config.transfer_attempts,
+                                confirm_deadline_s=config.confirm_deadline_s, ap_keeps_content=config.content == "json",
+                                count=ctx.count, wake=self._wake_uploader)
+        self._technician = Technician(config, self, ctx.count)
         self._work: asyncio.Event | None = None
         self._reconcile_now: asyncio.Event | None = None
         self._db_complete = False
+        self._ap_running = True  # until the AP says otherwise: it answers 409 to every upload while not in RUN
         self._ws_up = False
         self._ap_state = "unknown"
         self._ap_error: str | None = None
-        self._maxsleep_min = config.maxsleep_min
         self._last_upload_start = 0.0
         self._inflight: str | None = None
-        self._fresh: dict[str, float] = {}  # label → when the websocket or an upload last told us about it
         self._inflight_failed = False
+        self._reboots = 0
         self._busy_wait = config.busy_backoff_s
-        self._pairing: tuple[str, float] | None = None
-        self._last_scan_id: int | None = None
         self._window_end = 0.0
         self._client: ApClient | None = None
 
@@ -144,16 +125,13 @@ class EslDriver(Driver):
         self._flush()
 
     def _load_content(self) -> None:
-        from drivers.esl.content import load_tag_types, load_templates
-
         try:
-            self._tag_types = load_tag_types(self.cfg.content_dir / "tagtypes")
-            self._templates = load_templates(self.cfg.content_dir / "templates")
+            self._content.load()
         except ContentError as err:
-            self._content_error = str(err)
             logger.error("ESL %s: label content unavailable: %s", self.config.name, err)
 
-    async def _store(self, task: Callable[[Any], Any]) -> Any:
+    async def in_store(self, task: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a task on the store writer and wait for it (on the loop)."""
         assert self.ctx.store is not None
         return await asyncio.wrap_future(self.ctx.store.post(task))
 
@@ -165,11 +143,11 @@ class EslDriver(Driver):
             return (store.load_labels(conn, ap), store.missing_labels(conn, ap), updates, store.shown_content(conn),
                     store.items(conn, (u.gtin for u in updates)))
 
-        labels, missing, updates, shown, items = await self._store(load)
-        self._labels = {record.mac: record for record in labels}
-        self._missing, self._shown = missing, shown
-        self._items = {gtin: PriceItem.model_validate_json(text) for gtin, text in items.items()}
-        self._enqueue(updates)
+        labels, missing, updates, shown, items = await self.in_store(load)
+        self._labels.load(labels, missing)
+        self._book.shown = shown
+        self._content.items = {gtin: PriceItem.model_validate_json(text) for gtin, text in items.items()}
+        self._book.enqueue(updates, time.time())
         if updates:
             logger.info("ESL %s resumes %d open label update(s)", self.config.name, len(updates))
 
@@ -209,23 +187,29 @@ class EslDriver(Driver):
         now = time.time()
         if isinstance(message, TagsUpdate):
             for record in message.records:
-                self._fresh[record.mac] = time.monotonic()
+                self._labels.heard_at[record.mac] = time.monotonic()
                 self._on_record(record, now)
             if message.malformed:
                 self.ctx.count("tag_records_malformed", message.malformed)
         elif isinstance(message, SysStatus):
-            running = message.run_state == "run"
-            self._ap_state = message.ap_state if running else f"{message.ap_state}/{message.run_state}"
+            self._ap_running = message.run_state == "run"
+            self._ap_state = message.ap_state if self._ap_running else f"{message.ap_state}/{message.run_state}"
         elif isinstance(message, Transfer) and not message.ok:
             self._inflight_failed = self._inflight_failed or message.mac == self._inflight
-            update = self._open.get(message.mac)
-            if update is not None and update.state in ("sent", "pending"):
-                self._transfer_failed(update, now)
+            self._book.transfer_timed_out(message.mac, self._labels.records.get(message.mac), now)
         elif isinstance(message, Rebooting):
-            self._ap_state = "rebooting"
-            logger.warning("ESL access point %s is rebooting", self.config.name)
+            self._on_reboot(now)
             return True
         return False
+
+    def _on_reboot(self, now: float) -> None:
+        # The AP's queues are in RAM: what it accepted and the labels have not taken is gone. Uploads wait until
+        # it runs again and a complete /get_db shows the labels as the rebooted AP has them.
+        self._ap_state, self._ap_running, self._db_complete = "rebooting", False, False
+        self._reboots += 1
+        requeued = self._book.rebooted(now)
+        logger.warning("ESL access point %s is rebooting; %d update(s) it had accepted will be sent again",
+                       self.config.name, requeued)
 
     # -- reconciliation: the whole tag DB -----------------------------------------------------------------------
 
@@ -245,7 +229,7 @@ class EslDriver(Driver):
         try:
             maxsleep = (await client.get_json("/get_ap_config")).get("maxsleep")
             if isinstance(maxsleep, int):
-                self._maxsleep_min = maxsleep
+                self._labels.maxsleep_min = maxsleep
         except ApError:
             pass
         started = time.monotonic()
@@ -254,7 +238,7 @@ class EslDriver(Driver):
         for record in fetch.records:
             # A page is a snapshot from before the fetch ended: a label heard on the websocket (or uploaded to)
             # since the fetch began is fresher than it, so its page record is not applied.
-            if self._fresh.get(record.mac, 0.0) < started:
+            if self._labels.heard_at.get(record.mac, 0.0) < started:
                 self._on_record(record, now)
         self.ctx.count("get_db_pages", fetch.pages)
         if fetch.malformed:
@@ -267,103 +251,31 @@ class EslDriver(Driver):
             return
         self._db_complete, self._ap_error = True, None
         present = {record.mac for record in fetch.records}
-        self._missing = set(self._labels) - present
+        self._labels.listed(present)
         ap = self.config.name
         self._flush()
-        gone = await self._store(lambda conn: store.mark_missing(conn, ap, present, now))
+        gone = await self.in_store(lambda conn: store.mark_missing(conn, ap, present, now))
         if gone:
             logger.warning("ESL %s: %d label(s) no longer listed by the AP (kept, marked missing)", ap, gone)
-        assert self._work is not None
-        self._work.set()
-
-    # -- label records and update outcomes ----------------------------------------------------------------------
+        self._wake_uploader()
 
     def _on_record(self, record: TagRecord, now: float) -> None:
-        previous = self._labels.get(record.mac)
-        self._labels[record.mac] = record
-        self._missing.discard(record.mac)
-        self._dirty[record.mac] = record
-        if worth_history(previous, record) or now - self._history_at.get(record.mac, 0.0) >= self.cfg.history_every_s:
-            self._history.append(record)
-            self._history_at[record.mac] = now
+        self._labels.update(record, now)
         self.ctx.monitor.event(now)
-        update = self._open.get(record.mac)
-        if update is not None:
-            self._apply(update, record, now)
-
-    def _apply(self, update: LabelUpdate, record: TagRecord, now: float) -> None:
-        verdict = judge(update, record)
-        if verdict == "confirmed":
-            update.state, update.reason = "confirmed", None
-            if update.content_hash is not None:
-                self._shown[update.label] = update.content_hash
-            self._finish(update, now)
-        elif verdict == "pending":
-            update.state = "pending"
-            self._changed[update.id] = (update, None)
-        elif verdict == "transfer_failed":
-            self._transfer_failed(update, now)
-
-    def _transfer_failed(self, update: LabelUpdate, now: float) -> None:
-        update.transfers += 1
-        self.ctx.count("transfers_failed")
-        if update.transfers < self.cfg.transfer_attempts:
-            update.state = "queued"
-            self._schedule(update, now)
-            self._changed[update.id] = (update, None)
-            return
-        label = self._labels.get(update.label)
-        detail = f" (RSSI {label.rssi} dBm, battery {label.battery_mv} mV)" if label is not None else ""
-        self._fail(update, f"transfer timed out {update.transfers} time(s){detail}", now)
-
-    def _fail(self, update: LabelUpdate, reason: str, now: float) -> None:
-        update.state, update.reason = "failed", reason
-        self._finish(update, now)
-
-    def _finish(self, update: LabelUpdate, now: float) -> None:
-        self.ctx.count(f"updates_{update.state}")
-        self._changed[update.id] = (update, now)
-        if self._open.get(update.label) is update:
-            del self._open[update.label]
+        self._book.observe(record, now)
 
     # -- the upload queue (one in flight) ----------------------------------------------------------------------
 
-    def _enqueue(self, updates: list[LabelUpdate]) -> None:
-        now = time.time()
-        for update in updates:
-            older = self._open.get(update.label)
-            if older is not None and older.id < update.id:
-                del self._open[older.label]  # the store marked it superseded when this one was created
-            self._open[update.label] = update
-            if update.state == "queued":
-                self._schedule(update, now)
+    def _wake_uploader(self) -> None:
         if self._work is not None:
             self._work.set()
-
-    def _schedule(self, update: LabelUpdate, at: float) -> None:
-        heapq.heappush(self._due, (max(at, update.due_at), update.id, update.label))
-        if self._work is not None:
-            self._work.set()
-
-    def _next_due(self, now: float) -> tuple[LabelUpdate | None, float | None]:
-        """The next queued update that is due, or (None, when the next one will be)."""
-        while self._due:
-            due_at, update_id, label = self._due[0]
-            update = self._open.get(label)
-            if update is None or update.id != update_id or update.state != "queued":
-                heapq.heappop(self._due)  # superseded, finished or already re-queued
-                continue
-            if due_at > now:
-                return None, due_at
-            heapq.heappop(self._due)
-            return update, None
-        return None, None
 
     async def _uploader(self) -> None:
         assert self._work is not None and self._client is not None
         while True:
             now = time.time()
-            update, next_at = self._next_due(now) if self._db_complete else (None, None)
+            ready = self._db_complete and self._ap_running
+            update, next_at = self._book.next_due(now) if ready else (None, None)
             if update is None:
                 self._work.clear()
                 timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - now))
@@ -375,46 +287,23 @@ class EslDriver(Driver):
                 await asyncio.sleep(gap)
             await self._upload(self._client, update)
 
-    def _content(self, update: LabelUpdate) -> tuple[bytes, str]:
-        """The bytes to upload for an update and their hash; ``ContentError`` says why there are none."""
-        if self._content_error is not None:
-            raise ContentError(self._content_error)
-        label = self._labels.get(update.label)
-        if label is None:
-            raise ContentError("label not known to the access point")
-        item = self._items.get(update.gtin)
-        if item is None:
-            raise ContentError(f"no price received for GTIN {update.gtin}")
-        tag_type = self._tag_types.get(label.hw_type)
-        if tag_type is None:
-            raise ContentError(f"unknown tag type hwType 0x{label.hw_type:02X}")
-        elements = render_json(item, tag_type, self._templates)
-        if self.cfg.content == "image":
-            from drivers.esl.image import render_jpeg
-
-            payload = render_jpeg(elements, tag_type)
-        else:
-            payload = json_payload(elements)
-        return payload, content_hash(payload)
-
     async def _upload(self, client: ApClient, update: LabelUpdate) -> None:
-        now = time.time()
+        book = self._book
         try:
-            payload, digest = self._content(update)
+            payload, digest = self._content.payload(update, self._labels.records.get(update.label))
         except ContentError as err:
-            self._fail(update, str(err), now)
+            book.fail(update, str(err), time.time())
             return
-        label = self._labels[update.label]
-        if self._shown.get(update.label) == digest and label.pending == 0:
-            update.content_hash, update.state, update.reason = digest, "confirmed", "already shown"
-            self._finish(update, now)
+        label = self._labels.records[update.label]
+        if book.shown.get(update.label) == digest and label.pending == 0:
+            book.already_shown(update, digest, time.time())
             return
         self._last_upload_start = time.monotonic()
         # The label may check in and finish (or fail) the transfer before the AP's answer reaches us: take the
-        # update count now and watch for a transfer failure of this label while the upload is in flight.
-        before = label.updatecount or 0
+        # update count now and watch for a transfer failure of this label (or a reboot) while it is in flight.
+        before, reboots = label.updatecount or 0, self._reboots
         self._inflight, self._inflight_failed = update.label, False
-        self._fresh[update.label] = time.monotonic()
+        self._labels.heard_at[update.label] = time.monotonic()
         try:
             if self.cfg.content == "image":
                 await client.image_upload(update.label, payload)
@@ -424,35 +313,25 @@ class EslDriver(Driver):
             # The AP is offline or rebooting: nothing is charged to the update; it waits for the AP.
             self._ap_error = str(err)
             self.ctx.count("uploads_unreachable")
-            self._schedule(update, time.time() + self._busy_wait)
+            book.schedule(update, time.time() + self._busy_wait)
             self._busy_wait = min(self._busy_wait * 2, self.cfg.busy_backoff_max_s)
             return
         except (ApBusy, ApTimeout) as err:
-            update.attempts += 1
             self.ctx.count("uploads_busy" if isinstance(err, ApBusy) else "uploads_timeout")
-            if update.attempts >= self.cfg.upload_attempts:
-                self._fail(update, f"upload failed {update.attempts} time(s): {err}", time.time())
-            else:
-                self._changed[update.id] = (update, None)
-                self._schedule(update, time.time() + self._busy_wait)
+            if book.busy(update, str(err), time.time() + self._busy_wait, time.time()):
                 self._busy_wait = min(self._busy_wait * 2, self.cfg.busy_backoff_max_s)
             return
         except ApRejected as err:
-            update.attempts += 1
-            self._fail(update, f"AP rejected the upload: {err}", time.time())
+            book.rejected(update, str(err), time.time())
             return
         finally:
             self._inflight = None
         self._busy_wait, self._ap_error = self.cfg.busy_backoff_s, None
         self.ctx.count("uploads")
-        update.attempts += 1
-        update.state, update.sent_at, update.content_hash = "sent", time.time(), digest
-        update.updatecount_before = before
-        self._changed[update.id] = (update, None)
-        if self._inflight_failed:
-            self._transfer_failed(update, time.time())
-        else:
-            self._apply(update, self._labels[update.label], time.time())
+        book.sent(update, digest, before, self._labels.records[update.label], time.time(),
+                  transfer_failed=self._inflight_failed)
+        if self._reboots != reboots and update.state in ("sent", "pending"):
+            book.requeue(update, time.time())  # the AP answered, then rebooted: the upload went with its queue
 
     # -- periodic work ---------------------------------------------------------------------------------------
 
@@ -463,38 +342,24 @@ class EslDriver(Driver):
             await asyncio.sleep(TICK_S)
             now = time.time()
             self.ctx.monitor.beat()
-            self._expire(now)
+            self._book.expire(now, self._labels.records)
             self._report_health()
-            await self._poll_requests()
-            if self.cfg.pairing_scanners:
-                await self._poll_scans(now)
+            await self._technician.poll()
             self._flush()
             while now >= self._window_end:
                 start, end = self._window_end - window, self._window_end
                 self._window_end += window
                 self._write_window(start, end)
 
-    def _expire(self, now: float) -> None:
-        deadline = self.cfg.confirm_deadline_s
-        for update in list(self._open.values()):
-            if now > update.due_at + deadline:
-                label = self._labels.get(update.label)
-                seen = f"; label last seen {now - label.lastseen:.0f} s ago" if label and label.lastseen else ""
-                self._fail(update, f"not confirmed within {deadline:.0f} s (was {update.state}{seen})", now)
-
     def health_counts(self, now: float) -> dict[str, int]:
         """Labels, low batteries, timed-out labels (the AP's rules) and labels the AP stopped listing."""
-        low = sum(is_low_battery(r.battery_mv, self.cfg.low_battery_mv) for r in self._labels.values())
-        timed_out = sum(is_timed_out(r, now, self._maxsleep_min, self.cfg.checkin_grace_s)
-                        for r in self._labels.values())
-        return {"labels": len(self._labels) - len(self._missing), "low_battery": low, "timed_out": timed_out,
-                "missing": len(self._missing)}
+        return self._labels.health_counts(now)
 
     def _report_health(self) -> None:
         monitor = self.ctx.monitor
         counts = self.health_counts(time.time())
         monitor.details.update({key: str(value) for key, value in counts.items()})
-        monitor.details.update(ap_state=self._ap_state, open_updates=str(len(self._open)))
+        monitor.details.update(ap_state=self._ap_state, open_updates=str(len(self._book.open)))
         if not self._ws_up and self._ap_error is not None:
             monitor.set_state(HEALTH_UNAVAILABLE, f"access point unreachable ({self._ap_error})")
         elif self._ap_state not in ("online", "unknown"):
@@ -508,11 +373,10 @@ class EslDriver(Driver):
 
     def _flush(self) -> None:
         """Hand changed labels, history rows and update states to the writer (posted in order, not awaited)."""
-        if not (self._dirty or self._history or self._changed):
+        (labels, history), changed = self._labels.take_changes(), self._book.take_changes()
+        if not (labels or history or changed):
             return
         ap, now = self.config.name, time.time()
-        labels, history, changed = list(self._dirty.values()), self._history, list(self._changed.values())
-        self._dirty, self._history, self._changed = {}, [], {}
 
         def write(conn: Any) -> None:
             store.save_labels(conn, ap, labels, history, now)
@@ -527,7 +391,7 @@ class EslDriver(Driver):
         self.ctx.store.post(lambda conn: store.write_window(conn, ap=ap, start=start, end=end, ap_state=state,
                                                             health=health))
 
-    # -- HQ commands, CLI requests, pairing ---------------------------------------------------------------------
+    # -- HQ commands, and what the technician side uses ---------------------------------------------------------
 
     def command_names(self) -> frozenset[str]:
         """Price and content updates from HQ."""
@@ -557,45 +421,24 @@ class EslDriver(Driver):
             return bound, store.create_updates(conn, wanted, command_id, now)
 
         bound, created = self.ctx.store.call(task)
-        self._in_loop(self._accept, by_gtin, created)
+        self._loop.call_soon_threadsafe(self.accept, by_gtin, created)
         unbound = sorted(gtin for gtin, labels in bound.items() if not labels)
         return {"items": len(items), "labels_queued": len(created),
                 "scheduled": sum(update.due_at > now for update in created),
                 "unbound_gtins": unbound[:50], "unbound": len(unbound),
                 "update_ids": [created[0].id, created[-1].id] if created else []}
 
-    def _in_loop(self, function: Callable[..., None], *args: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(function, *args)
+    def accept(self, items: dict[str, PriceItem], updates: list[LabelUpdate]) -> None:
+        """Remember the items and queue their updates (on the loop)."""
+        self._content.items.update(items)
+        self._book.enqueue(updates, time.time())
 
-    def _accept(self, items: dict[str, PriceItem], updates: list[LabelUpdate]) -> None:
-        self._items.update(items)
-        self._enqueue(updates)
+    def knows(self, label: str) -> bool:
+        """Whether the AP lists the label (on the loop)."""
+        return label in self._labels.records
 
-    async def bind(self, label_text: str, gtin: str, source: str) -> dict[str, Any]:
-        """Bind a label to a GTIN, flash its LED and push the GTIN's current price if one is known."""
-        label = normalize_mac(label_text)
-        if label is None or label not in self._labels:
-            raise CommandRejected(f"label {label_text!r} is not known to access point {self.config.name}")
-        now = time.time()
-
-        def task(conn: Any) -> tuple[str | None, tuple[str, float | None] | None, list[LabelUpdate]]:
-            before = store.bind(conn, label, gtin, source, now)
-            known = store.item(conn, gtin)
-            created = store.create_updates(conn, [(label, gtin, now)], None, now) if known else []
-            return before, known, created
-
-        before, known, created = await self._store(task)
-        if known is not None:
-            self._items[gtin] = PriceItem.model_validate_json(known[0])
-            self._enqueue(created)
-        flashed = await self._tag_command(label, LED_BOUND)
-        logger.info("ESL label %s bound to GTIN %s (%s)", label, gtin, source)
-        return {"label": label, "gtin": gtin, "previous_gtin": before, "led_flashed": flashed,
-                "update_id": created[0].id if created else None,
-                "content": "queued" if created else "no price known for this GTIN yet"}
-
-    async def _tag_command(self, label: str, command: str) -> bool:
+    async def flash(self, label: str, command: str) -> bool:
+        """Send an LED command to a label; False when the AP refused it (logged)."""
         assert self._client is not None
         try:
             await self._client.tag_cmd(label, command)
@@ -603,58 +446,3 @@ class EslDriver(Driver):
             logger.warning("ESL %s: %s for %s failed: %s", self.config.name, command, label, err)
             return False
         return True
-
-    async def _poll_requests(self) -> None:
-        device = self.config.name
-        requests = await self._store(lambda conn: store.new_requests(conn, device))
-        for request_id, kind, args in requests:
-            state, result = "done", {}
-            try:
-                result = await self._run_request(kind, args)
-            except (CommandRejected, CommandError) as err:
-                state, result = "rejected", {"reason": str(err)}
-            except Exception as err:
-                logger.exception("ESL request %d failed", request_id)
-                state, result = "failed", {"reason": f"{type(err).__name__}: {err}"}
-            await self._store(functools.partial(store.finish_request, request_id=request_id, state=state,
-                                                result=result, now=time.time()))
-
-    async def _run_request(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
-        if kind == "bind":
-            return await self.bind(str(args.get("label", "")), str(args.get("gtin", "")), "cli")
-        if kind == "push":
-            items = parse_update_args(args)
-            assert self._loop is not None
-            return await self._loop.run_in_executor(None, self.submit_items, items, None)
-        raise CommandRejected(f"unknown request {kind!r}")
-
-    async def _poll_scans(self, now: float) -> None:
-        scanners = tuple(self.cfg.pairing_scanners)
-        after = self._last_scan_id
-
-        def read(conn: Any) -> list[tuple[int, float, str, str, str | None, int]]:
-            if after is None:  # start with the scans that come after the daemon started
-                return [(conn.execute(f"SELECT coalesce(max(id), 0) FROM {const.TABLE_SCANS}").fetchone()[0],
-                         0.0, "", "", None, 0)]
-            rows: list[tuple[int, float, str, str, str | None, int]] = conn.execute(
-                f"""SELECT id, ts, device, text, gtin, valid FROM {const.TABLE_SCANS}
-                    WHERE id > ? AND device IN ({", ".join("?" * len(scanners))}) ORDER BY id""",
-                (after, *scanners)).fetchall()
-            return rows
-
-        rows = await self._store(read)
-        for scan_id, ts, device, text, gtin, valid in rows:
-            self._last_scan_id = scan_id
-            if not device:
-                continue
-            label = normalize_mac(text)
-            if label is not None and label in self._labels:
-                self._pairing = (label, ts)
-                await self._tag_command(label, LED_SELECT)
-            elif gtin and valid and self._pairing is not None:
-                label, at = self._pairing
-                self._pairing = None
-                if ts - at <= self.cfg.pairing_window_s:
-                    result = await self.bind(label, gtin, f"scan:{device}")
-                    self.ctx.count("labels_paired")
-                    logger.info("ESL pairing on %s: %s", device, result)

@@ -2,7 +2,7 @@
 
 The AP silently never shows a progressive JPEG or one of another size (OpenEPaperLink issue #187), so both are
 checked here before the bytes leave. Every pixel is snapped to the tag's palette before encoding. Text uses
-OpenCV's Hershey font scaled to the AP font's size and squeezed into the width ``content.text_width`` estimated
+OpenCV's Hershey font scaled to the AP font's size and squeezed into the width ``drawing.text_width`` estimated
 for it, so an image shows the same layout the AP would draw from the JSON.
 Upload it with ``dither=0``: it needs no dithering.
 """
@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from drivers.esl.content import (
+from drivers.esl.content import TagType
+from drivers.esl.drawing import (
     BLACK,
     COLOUR_NAMES,
     ContentError,
     Element,
-    TagType,
     font_metrics,
     shorten_text,
     text_bounds,

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from drivers.esl.content import PriceItem
+from drivers.esl.items import PriceItem
 from edge.errors import CommandRejected
 
 UPDATE_COMMAND: Final = "esl/update"

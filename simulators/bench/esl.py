@@ -19,8 +19,9 @@ import aiohttp
 
 from drivers.barcode.gs1 import gtin_check_digit
 from drivers.esl.config import SHIPPED_CONTENT, EslConfig
-from drivers.esl.content import PriceItem, json_payload, load_tag_types, load_templates, render_json
+from drivers.esl.content import json_payload, load_tag_types, load_templates, render_json
 from drivers.esl.driver import EslDriver
+from drivers.esl.items import PriceItem
 from edge import const
 from edge.driver import DriverContext, EventSink
 from edge.events import Event

@@ -1,6 +1,5 @@
 """Shelf-label content: shipped tag types and templates, item validation, OEPL JSON elements and baseline JPEGs."""
 
-import ast
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,24 +12,18 @@ import pytest
 from pydantic import ValidationError
 
 from drivers.esl.content import (
-    COLOUR_NAMES,
-    ContentError,
-    Element,
-    PriceItem,
     TagType,
     Template,
-    colour_slots,
     content_hash,
-    element_bounds,
-    font_metrics,
-    format_money,
     json_payload,
     load_tag_types,
     load_templates,
     render_json,
 )
+from drivers.esl.drawing import COLOUR_NAMES, ContentError, Element, colour_slots, element_bounds, font_metrics
 from drivers.esl.image import render_jpeg
-from tests.test_conventions import IO_LIBRARIES
+from drivers.esl.items import PriceItem, format_money
+from tests.test_conventions import IO_LIBRARIES, _imports
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT = ROOT / "firmware_configs" / "esl"
@@ -107,11 +100,14 @@ def test_templates__one_per_resolution_of_the_shipped_tag_types(tag_types: TagTy
     assert len(templates) == 14
 
 
-def test_content__module_is_pure() -> None:
-    tree = ast.parse((ROOT / "drivers" / "esl" / "content.py").read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+PURE_CONTENT = ("content", "items", "drawing")
+
+
+@pytest.mark.parametrize("module", PURE_CONTENT)
+def test_content__modules_are_pure_and_import_only_each_other(module: str) -> None:
+    imported = _imports(ROOT / "drivers" / "esl" / f"{module}.py")
     assert not {name for name in imported if name.split(".")[0] in IO_LIBRARIES | {"numpy"}}
+    assert {name for name in imported if name.startswith("drivers.esl")} <= {f"drivers.esl.{m}" for m in PURE_CONTENT}
 
 
 # --- rendering to OEPL JSON ------------------------------------------------------------------------------------

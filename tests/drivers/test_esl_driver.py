@@ -1,5 +1,6 @@
 """The ESL driver against the fake OpenEPaperLink AP (a real HTTP + websocket server on loopback) and a real store
-writer: price updates to a 2,000-label fleet, AP outages, partial /get_db, websocket drops, restarts."""
+writer: price updates to a 2,000-label fleet, AP outages and reboots, partial /get_db, websocket drops, restarts;
+and the update book's reboot rules on their own, since it has no I/O."""
 
 import json
 import sqlite3
@@ -13,6 +14,8 @@ import pytest
 from drivers.barcode.gs1 import gtin_check_digit
 from drivers.esl.config import EslConfig
 from drivers.esl.driver import EslDriver
+from drivers.esl.protocol import LabelUpdate, TagRecord
+from drivers.esl.updates import UpdateBook
 from edge import const
 from edge.driver import DriverContext
 from edge.errors import CommandRejected
@@ -21,6 +24,7 @@ from edge.store.writer import Writer
 from simulators.esl import FakeAP, SimTag, make_fleet
 from tests.conftest import MakeWriter
 from tests.drivers.helpers import Collect, wait_for
+from tests.test_conventions import IO_LIBRARIES, _imports
 
 
 def gtin(n: int) -> str:
@@ -218,3 +222,89 @@ def test_driver__malformed_update_commands_are_rejected_with_the_field(make_rig:
         with pytest.raises(CommandRejected, match=message.replace("[", r"\[").replace("]", r"\]")):
             rig.driver.handle_command("esl/update", args, "bad")
     assert rig.states() == {}
+
+
+@pytest.mark.parametrize("content", ["image", "json"])
+def test_driver__updates_awaiting_their_label_at_an_ap_reboot_are_sent_again_without_charging_a_transfer(
+    make_rig: MakeRig, content: str,
+) -> None:
+    # Slow check-ins keep most labels waiting (sent/pending) when the AP reboots and drops its RAM queues; one
+    # transfer attempt makes any reboot read as a transfer failure fail its update at once.
+    rig = make_rig(20, checkin_s=5.0, transfer_kbps=50.0,
+                   config={"content": content, "transfer_attempts": 1,
+                           "confirm_deadline_s": 60.0})
+    rig.bind([(mac, gtin(i)) for i, mac in enumerate(rig.ap.macs())])
+    rig.driver.handle_command("esl/update", items(range(20)), "cmd-reboot-pending")
+    wait_for(lambda: rig.ap.stats["uploads_ok"] >= 20, timeout=10)
+    rig.ap.reboot(down_s=1.0, coming_online_s=3.0)
+
+    wait_for(lambda: rig.open_updates() == 0, timeout=25)  # a label checks in every 5 s; the deadline is 60 s
+    assert rig.states() == {"confirmed": 20}
+    assert rig.monitor.counters["updates_requeued_at_reboot"] >= 5, "the reboot caught updates awaiting labels"
+    assert rig.monitor.counters["transfers_failed"] == 0
+
+
+# -- the update book on its own --------------------------------------------------------------------------------
+
+MAC = "0000A0B1C2D3E4F5"
+
+
+def record(updatecount: int, pending: int) -> TagRecord:
+    return TagRecord(mac=MAC, hw_type=1, battery_mv=2900, rssi=-60, lqi=100, temperature=21, lastseen=1.0,
+                     nextcheckin=41.0, pending=pending, wakeup_reason=0, capabilities=0, updatecount=updatecount,
+                     updatelast=None, hash=None, version=None, channel=None)
+
+
+def pending_book(*, ap_keeps_content: bool) -> tuple[UpdateBook, LabelUpdate, list[str]]:
+    """A book whose one update the AP accepted and queued for its label (update count 5 before the upload)."""
+    counted: list[str] = []
+    book = UpdateBook(upload_attempts=4, transfer_attempts=1, confirm_deadline_s=60.0,
+                      ap_keeps_content=ap_keeps_content, count=lambda name, n: counted.extend([name] * n),
+                      wake=lambda: None)
+    update = LabelUpdate(id=1, label=MAC, gtin="04000000000017", command_id="c", due_at=0.0)
+    book.enqueue([update], now=0.0)
+    assert book.next_due(0.0) == (update, None)
+    book.sent(update, "d1", 5, record(5, 0), 1.0, transfer_failed=False)
+    book.observe(record(5, 1), 1.5)
+    assert update.state == "pending"
+    return book, update, counted
+
+
+@pytest.mark.parametrize("ap_keeps_content", [False, True], ids=["image", "json"])
+def test_update_book__a_reboot_queues_accepted_updates_again_without_charging_a_transfer(
+    ap_keeps_content: bool,
+) -> None:
+    book, update, counted = pending_book(ap_keeps_content=ap_keeps_content)
+
+    assert book.rebooted(2.0) == 1
+    book.observe(record(5, 0), 3.0)  # the rebooted AP lists the label with an empty queue
+
+    assert (update.state, update.transfers) == ("queued", 0)
+    assert book.next_due(3.0) == (update, None), "uploaded again at once"
+    assert "transfers_failed" not in counted and counted == ["updates_requeued_at_reboot"]
+    book.sent(update, "d1", 5, record(5, 0), 4.0, transfer_failed=False)
+    book.observe(record(6, 0), 9.0)
+    assert update.state == "confirmed" and MAC not in book.open
+
+
+def test_update_book__json_the_ap_redraws_after_a_reboot_confirms_before_the_upload_again() -> None:
+    # The label may take the template the AP redrew before the gateway uploads it again; the AP skips an upload of
+    # what the label already shows, so waiting for that upload's transfer would only end at the deadline.
+    book, update, _ = pending_book(ap_keeps_content=True)
+    book.rebooted(2.0)
+    book.observe(record(6, 0), 3.0)
+    assert update.state == "confirmed" and book.shown[MAC] == "d1"
+    assert book.next_due(3.0) == (None, None)
+
+
+def test_update_book__an_image_lost_in_a_reboot_is_not_confirmed_by_another_transfer() -> None:
+    book, update, _ = pending_book(ap_keeps_content=False)
+    book.rebooted(2.0)
+    book.observe(record(6, 0), 3.0)  # e.g. the label rebooted and the AP sent it what it showed before
+    assert update.state == "queued"
+
+
+@pytest.mark.parametrize("module", ["updates", "labels"])
+def test_update_book_and_label_table__import_no_io_library(module: str) -> None:
+    imported = _imports(Path(__file__).resolve().parents[2] / "drivers" / "esl" / f"{module}.py")
+    assert not {name for name in imported if name.split(".")[0] in IO_LIBRARIES}

@@ -73,7 +73,7 @@ def _bindings(db: Path) -> dict[str, str]:
 
 
 def test_esl__pairing_by_scan_cli_push_and_hq_updates_end_to_end(
-    tmp_path: Path, daemon: Callable[[str], Daemon], ap: FakeAP, hq_broker: Broker, receiver: Receiver
+    tmp_path: Path, daemon: Callable[[str], Daemon], ap: FakeAP, hq_broker: Broker, receiver: Receiver  # noqa: F811
 ) -> None:
     link = tmp_path / "pairing"
     scanner = PtyScanner(link)
