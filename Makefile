@@ -19,7 +19,7 @@ test: $(STAMP) mosquitto
 	$(BIN)/pytest -q
 
 demo: $(STAMP) mosquitto
-	$(BIN)/edge demo --duration 30
+	$(BIN)/edge demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check edge drivers sync simulators tests

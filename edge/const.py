@@ -28,10 +28,17 @@ TABLE_AGG_ESL: Final = "agg_esl"
 TABLE_ESL_LABEL_HISTORY: Final = "esl_label_history"
 TABLE_ESL_UPDATES: Final = "esl_updates"
 TABLE_ESL_REQUESTS: Final = "esl_requests"
+# Fused store traffic (camera + WiFi + tills), per fused window and per store-local hour.
+TABLE_AGG_FOOTFALL: Final = "agg_footfall"
+TABLE_AGG_DWELL: Final = "agg_dwell"
+TABLE_AGG_ZONE_DWELL: Final = "agg_zone_dwell"
+TABLE_AGG_FLOOR_HEAT: Final = "agg_floor_heat"
+TABLE_AGG_STORE_HOURS: Final = "agg_store_hours"
 AGGREGATE_TABLES: Final = (
     TABLE_AGG_SCANS, TABLE_AGG_PRESENCE, TABLE_AGG_VISITS, TABLE_AGG_ZONES, TABLE_AGG_WIFI_CELLS, TABLE_AGG_TRAFFIC,
     TABLE_AGG_OCCUPANCY, TABLE_AGG_CAMERA_HEATMAP, TABLE_AGG_CAMERA_ZONES, TABLE_AGG_ESL, TABLE_ESL_LABEL_HISTORY,
-    TABLE_ESL_UPDATES, TABLE_ESL_REQUESTS,
+    TABLE_ESL_UPDATES, TABLE_ESL_REQUESTS, TABLE_AGG_FOOTFALL, TABLE_AGG_DWELL, TABLE_AGG_ZONE_DWELL,
+    TABLE_AGG_FLOOR_HEAT, TABLE_AGG_STORE_HOURS,
 )
 
 # Shelf-label state (current, never pruned): labels as the access point last reported them, label ↔ GTIN
@@ -63,6 +70,10 @@ AGG_HEALTH: Final = "health"
 AGG_TRAFFIC: Final = "traffic"
 AGG_HEATMAP: Final = "heatmap"
 AGG_ESL: Final = "esl"
+AGG_FOOTFALL: Final = "footfall"
+AGG_DWELL: Final = "dwell"
+AGG_ZONE_DWELL: Final = "zone_dwell"
+AGG_FLOOR_HEATMAP: Final = "floor_heatmap"
 CMD_RESULT: Final = "cmd_result"
 
 DEFAULT_CONFIG_PATH: Final = "/etc/store-edge/store.toml"

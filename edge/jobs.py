@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
-from edge import __version__, camera_zones, const
+from edge import __version__, camera_zones, const, fusion_rollup
 from edge.config.models import EdgeConfig
 from edge.health import DeviceMonitor
 from edge.scheduler import Job
@@ -28,6 +28,7 @@ SCANS_WINDOW_SQL = f"""
 OUTBOX_MAINTENANCE_S = 60.0
 WIFI_ROLLUP_S = 15.0
 CAMERA_OUTBOX_S = 15.0
+FUSION_S = 30.0
 
 # Camera windows arrive already aggregated by the drivers; each batch window of them travels as one message.
 CAMERA_OUTBOX = (
@@ -45,6 +46,18 @@ CAMERA_OUTBOX = (
 )
 
 # What each WiFi aggregate kind sends to HQ per batch window: the rows of its table in that window.
+# Shelf-label windows (label health, update outcomes) are written by the ESL drivers, one row per AP and window.
+ESL_OUTBOX = (
+    (const.AGG_ESL, const.SHED_KEEP, f"""
+        SELECT window_start, window_end, ap, ap_state, labels, low_battery, timed_out, missing, confirmed, failed,
+               open_updates, failures_json AS failures__json, commands_json AS commands__json
+        FROM {const.TABLE_AGG_ESL}
+        WHERE window_start >= :start AND window_start < :end ORDER BY window_start, ap"""),
+)
+DELIVERED_CAMERA = f"""SELECT min(last) FROM (SELECT max(window_end) AS last FROM {const.TABLE_AGG_OCCUPANCY}
+                       GROUP BY camera)"""
+DELIVERED_ESL = f"SELECT min(last) FROM (SELECT max(window_end) AS last FROM {const.TABLE_AGG_ESL} GROUP BY ap)"
+
 WIFI_OUTBOX = (
     (const.AGG_PRESENCE, const.SHED_KEEP, f"""
         SELECT window_start, window_end, frames, devices, stable_devices, randomized_clusters, probe_rate,
@@ -69,6 +82,7 @@ class Jobs:
                  salt_period: Callable[[], float | None] = lambda: None) -> None:
         self.config = config
         self.wifi = WifiRollup(config)
+        self.fusion = fusion_rollup.FusionRollup(config)
         self.salt_period = salt_period
         self.writer = writer
         self.monitors = monitors
@@ -89,9 +103,12 @@ class Jobs:
             jobs.append(Job("rollup_wifi", WIFI_ROLLUP_S, self.rollup_wifi))
         if any(device.type == "camera" for device in self.config.enabled_devices()):
             jobs.append(Job("camera_zones", CAMERA_OUTBOX_S, self.camera_zones))
+        if self.fusion.enabled:
+            jobs.append(Job("fusion", FUSION_S, self.rollup_fusion))
         if sync.enabled:
             jobs += [
-                Job("camera_uplink", CAMERA_OUTBOX_S, self.camera_uplink),
+                Job("camera_uplink", CAMERA_OUTBOX_S, lambda: self.window_uplink(DELIVERED_CAMERA, CAMERA_OUTBOX)),
+                Job("esl_uplink", CAMERA_OUTBOX_S, lambda: self.window_uplink(DELIVERED_ESL, ESL_OUTBOX)),
                 Job("health_uplink", sync.health_every_s, self.health_uplink),
                 Job("outbox_bounds", OUTBOX_MAINTENANCE_S, self.outbox_bounds),
             ]
@@ -146,27 +163,36 @@ class Jobs:
 
         self.writer.call(work)
 
+    def rollup_fusion(self) -> None:
+        """Fuse closed store-local hours (footfall, dwell, zone dwell, floor heatmap); with sync on, queue them."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            result = self.fusion.run(conn, now)
+            if self.config.sync.enabled:
+                fusion_rollup.enqueue(conn, self.config, result, now)
+
+        self.writer.call(work)
+
     def camera_zones(self) -> None:
         """Split new camera heatmap windows over the floor plan's zones (per-zone occupancy)."""
         self.writer.call(lambda conn: camera_zones.rollup(conn, self.config.floor_plan))
 
-    def camera_uplink(self) -> None:
-        """Queue closed batch windows of camera traffic and heatmaps for HQ (only once a camera has counted).
+    def window_uplink(self, delivered_sql: str, kinds: "tuple[tuple[str, str, str], ...]") -> None:
+        """Queue closed batch windows of aggregates that drivers write whole (camera traffic and heatmaps, ESL
+        windows) for HQ, once a device has delivered any.
 
-        A batch window is closed when every camera has delivered a window past it (event time: a replayed video
+        A batch window is closed when every device has delivered a window past it (event time: a replayed video
         closes windows as fast as it plays), and never later than the wall clock allows.
         """
         sync = self.config.sync
 
         def work(conn: sqlite3.Connection) -> None:
-            delivered = conn.execute(
-                f"""SELECT min(last) FROM (SELECT max(window_end) AS last FROM {const.TABLE_AGG_OCCUPANCY}
-                    GROUP BY camera)"""
-            ).fetchone()[0]
+            delivered = conn.execute(delivered_sql).fetchone()[0]
             if delivered is None:
                 return
             closed_until = min(float(delivered), time.time() - self.config.runtime.rollup_lateness_s)
-            for kind, shed_class, select_sql in CAMERA_OUTBOX:
+            for kind, shed_class, select_sql in kinds:
                 outbox.enqueue_windows(conn, store_id=self.config.store_id, kind=kind, select_sql=select_sql,
                                        closed_until=closed_until, batch_s=sync.batch_window_s,
                                        shed_class=shed_class, now=time.time())

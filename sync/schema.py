@@ -14,6 +14,10 @@ from pydantic import BaseModel
 from sync.wire import (
     Command,
     CommandResult,
+    DwellMessage,
+    EslMessage,
+    FloorHeatmapMessage,
+    FootfallMessage,
     HealthMessage,
     HeatmapMessage,
     PresenceMessage,
@@ -21,6 +25,7 @@ from sync.wire import (
     StateMessage,
     TrafficMessage,
     VisitsMessage,
+    ZoneDwellMessage,
     ZonesMessage,
 )
 
@@ -36,6 +41,11 @@ SCHEMAS: Final[dict[str, tuple[type[BaseModel], Literal["validation", "serializa
     "agg-zones.json": (ZonesMessage, "serialization"),
     "agg-traffic.json": (TrafficMessage, "serialization"),
     "agg-heatmap.json": (HeatmapMessage, "serialization"),
+    "agg-esl.json": (EslMessage, "serialization"),
+    "agg-footfall.json": (FootfallMessage, "serialization"),
+    "agg-dwell.json": (DwellMessage, "serialization"),
+    "agg-zone_dwell.json": (ZoneDwellMessage, "serialization"),
+    "agg-floor_heatmap.json": (FloorHeatmapMessage, "serialization"),
     "state.json": (StateMessage, "serialization"),
     "cmd.json": (Command, "validation"),
     "cmd_result.json": (CommandResult, "serialization"),

@@ -131,6 +131,122 @@ class HeatmapRow(WireModel):
     person_seconds: float = Field(ge=0, description="Sum of the cells")
 
 
+class EslFailure(WireModel):
+    """One label update that failed, and why."""
+
+    label: str = Field(description="Label id as the access point prints it (16 hex digits; equipment, not personal)")
+    gtin: str = Field(description="GTIN-14 the label shows")
+    command_id: str | None = Field(description="The esl/update command it came from (null: pairing or CLI)")
+    reason: str = Field(description="Why it failed, e.g. 'transfer timed out 2 time(s) (RSSI -91 dBm, ...)'")
+
+
+class EslCommandProgress(WireModel):
+    """Where one esl/update command stands, for commands with labels finished in the window."""
+
+    command_id: str = Field(description="The esl/update command id")
+    confirmed: int = Field(ge=0, description="Its label updates confirmed so far (the label showed it)")
+    failed: int = Field(ge=0, description="Its label updates failed so far")
+    open: int = Field(ge=0, description="Its label updates still queued, sent or pending")
+
+
+class EslRow(WireModel):
+    """One ESL access point in one window: label health at the window's end, update outcomes within it."""
+
+    window_start: AwareDatetime = Field(description="Start of the window")
+    window_end: AwareDatetime = Field(description="End of the window (exclusive)")
+    ap: str = Field(description="Access point (device) name from the store config")
+    ap_state: str = Field(description="online, rebooting, offline, coming_online, ... or unknown")
+    labels: int = Field(ge=0, description="Labels the AP lists")
+    low_battery: int = Field(ge=0, description="Labels below the low-battery threshold (AP sentinels excluded)")
+    timed_out: int = Field(ge=0, description="Labels past the AP's time-out rule (overdue check-in and silent)")
+    missing: int = Field(ge=0, description="Labels the AP no longer lists (kept by the gateway)")
+    confirmed: int = Field(ge=0, description="Label updates confirmed in the window")
+    failed: int = Field(ge=0, description="Label updates failed in the window")
+    open_updates: int = Field(ge=0, description="Label updates queued, sent or pending at the window's end")
+    failures: list[EslFailure] = Field(description="The window's failed updates (at most 200)")
+    commands: list[EslCommandProgress] = Field(description="Progress of commands with updates finished in the window")
+
+
+class FootfallRow(WireModel):
+    """The store in one fused window: camera traffic and occupancy; visitors, quick visits and passersby in persons
+    (WiFi counts calibrated by the camera); till transactions and conversion. Null = that source is not in the
+    store."""
+
+    window_start: AwareDatetime = Field(description="Start of the fused window (traffic.window_s, default 15 min)")
+    window_end: AwareDatetime = Field(description="End of the fused window (exclusive)")
+    entries: int | None = Field(ge=0, description="People in through the entrance lines (Σ of agg/traffic 'in')")
+    exits: int | None = Field(ge=0, description="People out through the entrance lines")
+    occupancy: int | None = Field(ge=0, description="People in the store at the window's end (Σ over cameras)")
+    occupancy_mean: float | None = Field(ge=0, description="People in the store, time-averaged over the window")
+    occupancy_max: int | None = Field(ge=0, description="Most people in the store at once in the window")
+    person_seconds: float = Field(ge=0, description="Time people spent in the store in the window (occupancy × "
+                                                    "time; the WiFi persons estimate without a camera)")
+    came_in: float = Field(ge=0, description="People who came in: the entries (WiFi visits inside × "
+                                             "persons_factor without a camera)")
+    visitors: float = Field(ge=0, description="People who came in and stayed at least wifi.visits.visitor_min_s: "
+                                              "wifi_visitors × persons_factor (the entries without WiFi)")
+    quick_visits: float | None = Field(ge=0, description="People who came in for less: wifi_quick × persons_factor")
+    passersby: float | None = Field(ge=0, description="People who passed the store without coming in: "
+                                                      "wifi_passersby × persons_factor (null without WiFi)")
+    capture_rate: float | None = Field(ge=0, le=1, description="came_in / (came_in + passersby); null when unknown "
+                                                               "or both 0")
+    wifi_visitors: int | None = Field(ge=0, description="WiFi visits (stable devices) that started in the window "
+                                                        "and lasted at least the visitor minimum")
+    wifi_quick: int | None = Field(ge=0, description="WiFi visits that started in the window and lasted from "
+                                                     "traffic.passerby_max_s to the visitor minimum")
+    wifi_passersby: int | None = Field(ge=0, description="WiFi visits that started in the window and lasted less "
+                                                         "than traffic.passerby_max_s")
+    persons_factor: float = Field(gt=0, description="Persons per WiFi visit inside: camera entries ÷ (wifi_visitors "
+                                                    "+ wifi_quick), smoothed over hours (the hour's value)")
+    transactions: int | None = Field(ge=0, description="Till transactions started in the window (null: no tills)")
+    conversion: float | None = Field(ge=0, description="transactions / came_in; null without tills or nobody in")
+    entrances: list[str] = Field(description="'camera/line' of the entrance lines counted; their agg/traffic rows "
+                                             "of the same batch window give traffic per entrance")
+
+
+class DwellRow(WireModel):
+    """How long people stayed: WiFi visits inside (quick visits and visitors) that started in one fused window, by
+    dwell bin."""
+
+    window_start: AwareDatetime = Field(description="Start of the fused window")
+    window_end: AwareDatetime = Field(description="End of the fused window (exclusive)")
+    wifi_visits: int = Field(ge=0, description="WiFi visits inside (at least traffic.passerby_max_s) that started "
+                                               "in the window (stable devices)")
+    mean_dwell_s: float | None = Field(ge=0, description="Their mean dwell in seconds; null without visits")
+    visits: dict[str, int] = Field(description="Visits per dwell bin in minutes: '0-5', '5-10', '10-15', '15-20', "
+                                               "'20-30', '30-45', '45-60', '60-90', '90-120', '120+'")
+    persons: dict[str, float] = Field(description="The same bins in persons (visits × persons_factor)")
+
+
+class ZoneDwellRow(WireModel):
+    """Person-seconds in one floor-plan zone in one fused window (the fused floor heatmap summed over the zone)."""
+
+    window_start: AwareDatetime = Field(description="Start of the fused window")
+    window_end: AwareDatetime = Field(description="End of the fused window (exclusive)")
+    zone: str = Field(description="Zone name from the store's floor plan")
+    person_seconds: float = Field(ge=0, description="Time people spent in the zone")
+    share: float | None = Field(ge=0, le=1, description="The zone's share of all zones' person-seconds")
+    device_seconds: float | None = Field(ge=0, description="The WiFi input: device-seconds in the zone (agg/zones); "
+                                                           "null without WiFi")
+
+
+class FloorHeatmapRow(WireModel):
+    """The fused floor heatmap of one fused window: person-seconds per cell of the whole floor; non-zero cells."""
+
+    window_start: AwareDatetime = Field(description="Start of the fused window")
+    window_end: AwareDatetime = Field(description="End of the fused window (exclusive)")
+    origin: tuple[float, float] = Field(description="[x, y] floor metres of the corner of cell 0: the floor's corner")
+    cell_m: float = Field(gt=0, description="Cell size in metres (traffic.heatmap_cell_m)")
+    nx: int = Field(ge=1, description="Columns of the grid (along x, the floor's width)")
+    ny: int = Field(ge=1, description="Rows of the grid (along y, the floor's depth)")
+    cells: list[tuple[int, float]] = Field(
+        description="[[index, seconds], ...]: row-major cell index (iy * nx + ix) and person-seconds (≥ 0.05)"
+    )
+    person_seconds: float = Field(ge=0, description="Sum of the cells")
+    camera_seconds: float = Field(ge=0, description="Of which measured by cameras, in the cells they see")
+    wifi_seconds: float = Field(ge=0, description="Of which placed by the WiFi layer, in the cells no camera sees")
+
+
 # -- aggregate messages ---------------------------------------------------------------------------------------
 
 
@@ -197,13 +313,51 @@ class HeatmapMessage(_Aggregate):
     rows: list[HeatmapRow] = Field(description="One row per camera and window with a floor mapping")
 
 
+class EslMessage(_Aggregate):
+    """``…/agg/esl``: shelf-label health and price-update outcomes per access point and window."""
+
+    kind: Literal["esl"] = "esl"
+    rows: list[EslRow] = Field(description="One row per access point and window")
+
+
+class FootfallMessage(_Aggregate):
+    """``…/agg/footfall``: store traffic, occupancy curve, visitors/passersby/capture rate and conversion."""
+
+    kind: Literal["footfall"] = "footfall"
+    rows: list[FootfallRow] = Field(description="One row per fused window")
+
+
+class DwellMessage(_Aggregate):
+    """``…/agg/dwell``: dwell histogram of visits per fused window."""
+
+    kind: Literal["dwell"] = "dwell"
+    rows: list[DwellRow] = Field(description="One row per fused window")
+
+
+class ZoneDwellMessage(_Aggregate):
+    """``…/agg/zone_dwell``: person-seconds per floor-plan zone per fused window."""
+
+    kind: Literal["zone_dwell"] = "zone_dwell"
+    rows: list[ZoneDwellRow] = Field(description="One row per zone and fused window")
+
+
+class FloorHeatmapMessage(_Aggregate):
+    """``…/agg/floor_heatmap``: the fused floor heatmap (cameras and WiFi) per fused window."""
+
+    kind: Literal["floor_heatmap"] = "floor_heatmap"
+    rows: list[FloorHeatmapRow] = Field(description="One row per fused window")
+
+
 AggregateMessage = Annotated[
-    ScansMessage | HealthMessage | PresenceMessage | VisitsMessage | ZonesMessage | TrafficMessage | HeatmapMessage,
+    ScansMessage | HealthMessage | PresenceMessage | VisitsMessage | ZonesMessage | TrafficMessage | HeatmapMessage
+    | EslMessage | FootfallMessage | DwellMessage | ZoneDwellMessage | FloorHeatmapMessage,
     Field(discriminator="kind"),
 ]
 AGGREGATE_MODELS: dict[str, type[_Aggregate]] = {
     "scans": ScansMessage, "health": HealthMessage, "presence": PresenceMessage, "visits": VisitsMessage,
-    "zones": ZonesMessage, "traffic": TrafficMessage, "heatmap": HeatmapMessage,
+    "zones": ZonesMessage, "traffic": TrafficMessage, "heatmap": HeatmapMessage, "esl": EslMessage,
+    "footfall": FootfallMessage, "dwell": DwellMessage, "zone_dwell": ZoneDwellMessage,
+    "floor_heatmap": FloorHeatmapMessage,
 }
 
 

@@ -8,7 +8,7 @@ import click
 
 from drivers import registry
 from edge import __version__
-from edge.cli import bench, camera, common, demo, doctor, reports
+from edge.cli import bench, camera, common, demo, doctor, reports, traffic
 from edge.config.loader import load_config
 from edge.errors import ConfigError, EdgeError
 from sync.hq.cli import hq
@@ -91,7 +91,9 @@ cli.add_command(doctor.doctor)
 cli.add_command(bench.bench)
 cli.add_command(demo.demo)
 cli.add_command(camera.camera)
-cli.add_command(camera.heatmap)
+cli.add_command(traffic.heatmap)
+cli.add_command(traffic.traffic)
+cli.add_command(traffic.report)
 
 
 def main() -> None:

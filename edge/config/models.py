@@ -5,7 +5,7 @@ import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Self, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from drivers import registry
 from edge import const
@@ -219,6 +219,70 @@ class WifiAnalytics(StrictModel):
     )
 
 
+class TrafficAnalytics(StrictModel):
+    """Fused store traffic: camera entries calibrate WiFi, till scans give conversion (see edge/analytics/fusion.py)."""
+
+    window_s: int = Field(
+        default=900, ge=60, le=3600,
+        description="Fused window in seconds (footfall, dwell, zone dwell, floor heatmap); must divide 3600",
+    )
+    tills: list[str] = Field(
+        default_factory=list, description="Barcode scanner names at the tills; their scan bursts are transactions"
+    )
+    transaction_gap_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="A till scan more than this after the previous one on the same till starts a new transaction",
+    )
+    passerby_max_s: float = Field(
+        default=60.0, ge=0,
+        description="WiFi visits shorter than this are people walking past; from here to wifi.visits.visitor_min_s "
+                    "they are quick visits inside",
+    )
+    factor_prior: float = Field(
+        default=2.0, gt=0, le=50,
+        description="Persons per WiFi visit inside, assumed before camera entries calibrate it",
+    )
+    factor_prior_weight: float = Field(
+        default=10.0, ge=0, description="The prior counts as this many WiFi visits in the smoothed factor"
+    )
+    factor_halflife_h: float = Field(
+        default=3.0, gt=0, le=168, description="Half-life in hours of an hour's weight in the smoothed factor"
+    )
+    factor_lookback_h: int = Field(
+        default=12, ge=1, le=168, description="Hours (this one included) that feed an hour's smoothed factor"
+    )
+    factor_min_visitors: int = Field(
+        default=5, ge=1, description="An hour with fewer WiFi visits inside (or no camera) does not update the factor"
+    )
+    visit_horizon_s: float = Field(
+        default=1800.0, ge=0, le=86400,
+        description="Fused hours wait this long past their end for WiFi visits that started in them to close",
+    )
+    max_source_lag_s: float = Field(
+        default=7200.0, gt=0,
+        description="A camera or WiFi source lagging the others by more than this is not waited for",
+    )
+    heatmap_cell_m: float = Field(default=0.5, gt=0, le=10, description="Cell size of the fused floor heatmap in m")
+
+    @field_validator("window_s")
+    @classmethod
+    def _divides_hour(cls, value: int) -> int:
+        if 3600 % value:
+            raise ValueError(f"window_s ({value}) must divide 3600 (e.g. 300, 600, 900, 1800, 3600)")
+        return value
+
+
+class SimulatedClock(StrictModel):
+    """An accelerated store clock for simulated store days (demos, tests); never set on a real store."""
+
+    start: AwareDatetime = Field(description="Store time at `anchor`, e.g. '2026-11-22T08:00:00+01:00'")
+    speed: float = Field(default=1.0, ge=1, le=100_000, description="Store seconds per wall-clock second")
+    anchor: float | None = Field(
+        default=None, description="Wall-clock epoch seconds at which the store clock reads `start` "
+                                  "(default: when the daemon starts); lets a simulator share the same clock",
+    )
+
+
 class Runtime(StrictModel):
     """Timing of the daemon's own jobs."""
 
@@ -227,6 +291,11 @@ class Runtime(StrictModel):
     heartbeat_s: float = Field(default=5.0, gt=0, le=60, description="Status and watchdog heartbeat period")
     retention_interval_s: int = Field(default=3600, ge=10, description="How often the retention job runs")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
+    simulated_clock: SimulatedClock | None = Field(
+        default=None,
+        description="Demos and tests only: live input (scanner reads) is stamped on this accelerated clock "
+                    "instead of the wall clock, so a simulated store day replays in minutes",
+    )
 
 
 # Each kind's config model comes from the driver registry, so adding a kind changes nothing here. Type
@@ -252,6 +321,9 @@ class EdgeConfig(StrictModel):
     sync: Sync = Field(default_factory=Sync, description="MQTT uplink to HQ")
     runtime: Runtime = Field(default_factory=Runtime, description="Job timing and logging")
     wifi: WifiAnalytics = Field(default_factory=WifiAnalytics, description="WiFi presence, visit and zone analytics")
+    traffic: TrafficAnalytics = Field(
+        default_factory=TrafficAnalytics, description="Fused foot traffic, conversion, zone dwell and heatmaps"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -275,6 +347,17 @@ class EdgeConfig(StrictModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"device names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _traffic_fits(self) -> Self:
+        scanners = {device.name for device in self.devices if device.type == "barcode"}
+        unknown = [name for name in self.traffic.tills if name not in scanners]
+        if unknown:
+            raise ValueError(f"traffic.tills names no barcode device: {', '.join(unknown)}")
+        if self.traffic.passerby_max_s >= self.wifi.visits.visitor_min_s:
+            raise ValueError(f"traffic.passerby_max_s ({self.traffic.passerby_max_s:g}) must be below "
+                             f"wifi.visits.visitor_min_s ({self.wifi.visits.visitor_min_s:g})")
         return self
 
     def enabled_devices(self) -> list[DeviceConfig]:

@@ -22,6 +22,11 @@ TIME_COLUMNS: dict[str, str] = {
     const.TABLE_ESL_LABEL_HISTORY: "ts",
     const.TABLE_ESL_UPDATES: "created_at",
     const.TABLE_ESL_REQUESTS: "created_at",
+    const.TABLE_AGG_FOOTFALL: "window_end",
+    const.TABLE_AGG_DWELL: "window_end",
+    const.TABLE_AGG_ZONE_DWELL: "window_end",
+    const.TABLE_AGG_FLOOR_HEAT: "window_end",
+    const.TABLE_AGG_STORE_HOURS: "window_end",
     # Handled command ids are kept as long as aggregates: a re-delivery within that time is still a duplicate.
     const.TABLE_COMMANDS: "received_at",
 }

@@ -342,8 +342,85 @@ def _esl(db: Database) -> None:
             failed INTEGER NOT NULL,
             open_updates INTEGER NOT NULL,
             failures_json TEXT NOT NULL DEFAULT '[]',
+            commands_json TEXT NOT NULL DEFAULT '[]',
             PRIMARY KEY (window_start, ap) ON CONFLICT REPLACE
         )""",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+@migrations(name="0006_store")
+def _store(db: Database) -> None:
+    # Fused store traffic, written by the fusion job (edge/fusion_rollup.py) per fused window (traffic.window_s)
+    # and per store-local hour. A window is recomputed when late input rows reach it; NULL = source not present.
+    statements = [
+        f"""CREATE TABLE {const.TABLE_AGG_FOOTFALL} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            entries INTEGER,
+            exits INTEGER,
+            occupancy INTEGER,
+            occupancy_mean REAL,
+            occupancy_max INTEGER,
+            person_seconds REAL NOT NULL,
+            wifi_visitors INTEGER,
+            wifi_quick INTEGER,
+            wifi_passersby INTEGER,
+            persons_factor REAL NOT NULL,
+            came_in REAL NOT NULL,
+            visitors REAL NOT NULL,
+            quick_visits REAL,
+            passersby REAL,
+            capture_rate REAL,
+            transactions INTEGER,
+            conversion REAL,
+            entrances_json TEXT NOT NULL DEFAULT '[]'
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_DWELL} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            wifi_visits INTEGER NOT NULL,
+            mean_dwell_s REAL,
+            visits_json TEXT NOT NULL,
+            persons_json TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE {const.TABLE_AGG_ZONE_DWELL} (
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            zone TEXT NOT NULL,
+            person_seconds REAL NOT NULL,
+            share REAL,
+            device_seconds REAL,
+            PRIMARY KEY (window_start, zone)
+        )""",
+        # The fused floor heatmap: person-seconds per cell of the floor grid (origin at the floor's corner),
+        # sparse [[iy * nx + ix, seconds], ...].
+        f"""CREATE TABLE {const.TABLE_AGG_FLOOR_HEAT} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            cell_m REAL NOT NULL,
+            nx INTEGER NOT NULL,
+            ny INTEGER NOT NULL,
+            cells_json TEXT NOT NULL,
+            person_seconds REAL NOT NULL,
+            camera_seconds REAL NOT NULL,
+            wifi_seconds REAL NOT NULL
+        )""",
+        # Per store-local hour: the persons factor (raw and smoothed) and conversion.
+        f"""CREATE TABLE {const.TABLE_AGG_STORE_HOURS} (
+            window_start REAL PRIMARY KEY,
+            window_end REAL NOT NULL,
+            entries INTEGER,
+            wifi_inside INTEGER,
+            factor_raw REAL,
+            persons_factor REAL NOT NULL,
+            factor_weight REAL NOT NULL,
+            transactions INTEGER,
+            conversion REAL
+        )""",
+        # WiFi visits are counted in the window they started in.
+        f"CREATE INDEX idx_wifi_visits_start ON {const.TABLE_WIFI_VISITS} (start)",
     ]
     for statement in statements:
         db.execute(statement)

@@ -112,6 +112,11 @@ def _event_specs(scenario: Scenario, rng: np.random.Generator) -> list[tuple[Per
     return [specs[i] for i in order]
 
 
+def random_look(scenario: Scenario, rng: np.random.Generator) -> Look:
+    """A random body and outfit as the scenario dresses its people (``low_contrast`` share near the floor colour)."""
+    return _look(scenario, rng)
+
+
 def _look(scenario: Scenario, rng: np.random.Generator) -> Look:
     width = rng.uniform(0.40, 0.62)
     if rng.uniform() < scenario.low_contrast:

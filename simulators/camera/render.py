@@ -50,22 +50,42 @@ def render(scenario: Scenario, path: Path, *, codec: str = "MJPG", container: st
     return truth
 
 
-def frames(scenario: Scenario, fmap: FloorMap, people: list[Person]) -> "_FrameIter":
-    """The frames of the clip, in order, as BGR uint8 images."""
-    return _FrameIter(scenario, fmap, people)
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """What every clip of one camera shares: the empty floor at gain 1 and a bank of sensor-noise frames."""
+
+    background: Image
+    noise_up: Image  # (k, h, w, 3) noise added to a frame
+    noise_down: Image  # (k, h, w, 3) noise subtracted from it
+
+
+def stage(scenario: Scenario, fmap: FloorMap) -> Stage:
+    """The scenario's empty scene and noise bank, built once and passed to ``frames`` for many short clips."""
+    return _stage(scenario, fmap, np.random.default_rng(scenario.seed + 7919))
+
+
+def _stage(scenario: Scenario, fmap: FloorMap, rng: np.random.Generator) -> Stage:
+    noise = rng.normal(0.0, scenario.noise, (6, scenario.size[1], scenario.size[0], 3)).round()
+    return Stage(background(scenario, fmap), np.clip(noise, 0, 255).astype(np.uint8),
+                 np.clip(-noise, 0, 255).astype(np.uint8))
+
+
+def frames(scenario: Scenario, fmap: FloorMap, people: list[Person], shared: Stage | None = None) -> "_FrameIter":
+    """The frames of the clip, in order, as BGR uint8 images; ``shared`` reuses another clip's stage (same view)."""
+    return _FrameIter(scenario, fmap, people, shared)
 
 
 class _FrameIter:
     """Iterator over rendered frames; keeps the background, noise bank and per-frame sprite index."""
 
-    def __init__(self, scenario: Scenario, fmap: FloorMap, people: list[Person]) -> None:
+    def __init__(self, scenario: Scenario, fmap: FloorMap, people: list[Person], shared: Stage | None = None) -> None:
         self.scenario = scenario
-        self.background = background(scenario, fmap)
         rng = np.random.default_rng(scenario.seed + 7919)
-        noise = rng.normal(0.0, scenario.noise, (6, scenario.size[1], scenario.size[0], 3)).round()
-        self.noise_up = np.clip(noise, 0, 255).astype(np.uint8)
-        self.noise_down = np.clip(-noise, 0, 255).astype(np.uint8)
-        self.noise_pick = rng.integers(0, len(noise), scenario.frame_count)
+        scene = shared if shared is not None else _stage(scenario, fmap, rng)
+        self.background = scene.background
+        self.noise_up = scene.noise_up
+        self.noise_down = scene.noise_down
+        self.noise_pick = rng.integers(0, len(scene.noise_up), scenario.frame_count)
         self.gains = brightness(scenario)
         sprites = [_sprite(p, fmap) for p in people]
         self.active: list[list[tuple[_Sprite, int]]] = [[] for _ in range(scenario.frame_count)]

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "edge-hq"
 _AGGREGATE: TypeAdapter[wire.ScansMessage | wire.HealthMessage | wire.PresenceMessage | wire.VisitsMessage
-                        | wire.ZonesMessage | wire.TrafficMessage | wire.HeatmapMessage] = TypeAdapter(
-    wire.AggregateMessage)
+                        | wire.ZonesMessage | wire.TrafficMessage | wire.HeatmapMessage
+                        | wire.EslMessage | wire.FootfallMessage | wire.DwellMessage | wire.ZoneDwellMessage
+                        | wire.FloorHeatmapMessage] = TypeAdapter(wire.AggregateMessage)
 
 
 @dataclass(frozen=True, slots=True)

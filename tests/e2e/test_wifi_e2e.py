@@ -5,6 +5,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from simulators.wifi import default_world, simulate, write_pcap
 from sync.hq.receiver import Receiver, ReceiverSettings
 from tests.e2e.conftest import Daemon, edge_command, wait_for
 
-START = 1_795_420_800.0  # replayed capture time: event time drives every window, whatever the wall clock
+# Replayed capture time: event time drives every window, whatever the wall clock. Yesterday's hour boundary, so the
+# raw-row retention (7 days by event time) never deletes the capture before it is rolled up, whenever this runs.
+START = (time.time() // 3600 - 24) * 3600
 
 
 def _mac_forms(mac: str) -> list[bytes]:

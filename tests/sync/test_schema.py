@@ -33,7 +33,8 @@ def test_schema__committed_files_match_the_models() -> None:
 def test_schema__one_file_per_message_with_the_right_mode() -> None:
     assert set(SCHEMAS) == {"agg-scans.json", "agg-health.json", "agg-presence.json", "agg-visits.json",
                             "agg-zones.json", "agg-traffic.json", "agg-heatmap.json", "state.json", "cmd.json",
-                            "cmd_result.json"}
+                            "cmd_result.json", "agg-footfall.json", "agg-dwell.json", "agg-zone_dwell.json",
+                            "agg-floor_heatmap.json", "agg-esl.json"}
     schemas = {name: json.loads(text) for name, text in render_schemas().items()}
     # Validation mode: what the gateway accepts, so defaulted fields are optional.
     assert set(schemas["cmd.json"]["required"]) == {"id", "name", "store", "issued_at"}

@@ -1,0 +1,128 @@
+"""The fusion maths on hand-built inputs with known answers (edge/analytics/fusion.py)."""
+
+import numpy as np
+import pytest
+
+from edge.analytics import fusion
+from edge.analytics.fusion import FactorSettings, HourCounts, OccupancySample, WifiVisits
+
+H = 3600.0
+SETTINGS = FactorSettings(prior=2.0, prior_weight=10.0, halflife_h=1.0, lookback_h=12, min_visitors=5)
+
+
+def test_persons_factors__ratio_of_weighted_sums_with_a_prior_skipping_quiet_hours() -> None:
+    hours = [HourCounts(0.0, 30, 10), HourCounts(H, 40, 10), HourCounts(2 * H, 5, 1)]
+    first, second, quiet = fusion.persons_factors(hours, SETTINGS)
+    assert first.factor == pytest.approx((30 + 20) / (10 + 10))  # 2.5
+    assert first.raw == pytest.approx(3.0)
+    assert second.factor == pytest.approx((0.5 * 30 + 40 + 20) / (0.5 * 10 + 10 + 10))  # 3.0
+    # 1 visit inside is under the minimum: the hour does not count, the factor only ages.
+    assert quiet.raw is None
+    assert quiet.factor == pytest.approx((0.25 * 30 + 0.5 * 40 + 20) / (0.25 * 10 + 0.5 * 10 + 10))
+    assert quiet.weight == pytest.approx(0.25 * 10 + 0.5 * 10)
+
+
+def test_persons_factors__forget_hours_past_the_lookback_and_start_from_the_prior() -> None:
+    settings = FactorSettings(prior=2.0, prior_weight=10.0, halflife_h=1.0, lookback_h=2, min_visitors=5)
+    hours = [HourCounts(0.0, 300, 10), HourCounts(H, 40, 10), HourCounts(2 * H, 40, 10)]
+    assert fusion.persons_factors(hours, settings)[2].factor == pytest.approx((0.5 * 40 + 40 + 20) / (5 + 10 + 10))
+    no_camera = [HourCounts(0.0, None, 50), HourCounts(H, None, 50)]
+    assert [f.factor for f in fusion.persons_factors(no_camera, settings)] == [2.0, 2.0]
+
+
+def test_wifi_visits__split_by_dwell_into_passersby_quick_visits_and_visitors() -> None:
+    split = WifiVisits.split([10.0, 59.9, 60.0, 299.0, 300.0, 1000.0], passerby_max_s=60.0, visitor_min_s=300.0)
+    assert (split.visitors, split.quick, split.passersby, split.inside) == (2, 2, 2, 4)
+
+
+def test_persons__wifi_counts_times_factor_and_capture_from_the_entries() -> None:
+    both = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0)
+    assert (both.came_in, both.visitors, both.quick, both.passersby) == (20.0, 16.0, 4.0, 60.0)
+    assert both.capture_rate == pytest.approx(20 / 80)
+    camera_only = fusion.persons(20, None, factor=2.0)
+    assert (camera_only.came_in, camera_only.visitors, camera_only.passersby, camera_only.capture_rate) == \
+        (20.0, 20.0, None, None)
+    wifi_only = fusion.persons(None, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0)
+    assert wifi_only.came_in == 20.0 and wifi_only.capture_rate == pytest.approx(0.25)
+    assert fusion.capture_rate(0.0, 0.0) is None and fusion.ratio(3, 0) is None
+
+
+def test_count_transactions__a_burst_is_one_and_belongs_to_the_window_of_its_first_scan() -> None:
+    times = [0.0, 10.0, 20.0, 100.0, 105.0, 300.0]
+    assert fusion.count_transactions(times, gap_s=60.0, start=0.0, end=400.0) == 3
+    assert fusion.count_transactions(times, gap_s=60.0, start=15.0, end=400.0) == 2, "20 s continues the 0 s burst"
+    assert fusion.count_transactions(times, gap_s=60.0, start=0.0, end=100.0) == 1
+    assert fusion.count_transactions(times, gap_s=5.0, start=0.0, end=400.0) == 5
+
+
+def test_store_occupancy__trapezoid_between_window_ends_summed_over_cameras() -> None:
+    before = {"a": OccupancySample(-60.0, 0.0, 2, 2)}
+    a = [OccupancySample(0.0, 60.0, 4, 5), OccupancySample(60.0, 120.0, 0, 4)]
+    occ = fusion.store_occupancy({"a": a}, before, 0.0, 120.0)
+    assert occ is not None
+    assert occ.person_seconds == pytest.approx((2 + 4) / 2 * 60 + (4 + 0) / 2 * 60)
+    assert (occ.end, occ.peak, occ.mean) == (0, 5, pytest.approx(300 / 120))
+    b = [OccupancySample(0.0, 60.0, 1, 1, resets=1), OccupancySample(60.0, 120.0, 3, 3)]
+    both = fusion.store_occupancy({"a": a, "b": b}, before, 0.0, 120.0)
+    assert both is not None
+    assert both.person_seconds == pytest.approx(300 + 1 * 60 + 2 * 60), "b has no window before: starts at its end"
+    assert (both.end, both.peak) == (3, 7)
+    assert fusion.store_occupancy({"a": a}, before, 500.0, 600.0) is None
+    later = fusion.store_occupancy({"a": a}, before, 60.0, 120.0)
+    assert later is not None and later.person_seconds == pytest.approx(120.0), "starts from the window before it"
+
+
+def test_fuse_heat__camera_where_it_sees_and_wifi_shares_the_rest_of_the_total() -> None:
+    grid = fusion.Grid.for_floor(4.0, 2.0, 1.0)
+    coverage = fusion.rect_mask(grid, 0.0, 0.0, 2.0, 2.0)
+    camera = grid.zeros()
+    camera[0, 0] = 10.0
+    wifi = grid.zeros()
+    wifi[1, 0], wifi[0, 2], wifi[1, 3] = 1.0, 3.0, 1.0  # the first is in view: the camera wins there
+    fused = fusion.fuse_heat(camera, coverage, wifi, total=30.0)
+    expected = grid.zeros()
+    expected[0, 0], expected[0, 2], expected[1, 3] = 10.0, 15.0, 5.0
+    np.testing.assert_allclose(fused.values, expected)
+    assert (fused.camera, fused.wifi, fused.unplaced) == (10.0, 20.0, 0.0)
+    short = fusion.fuse_heat(camera, coverage, wifi, total=8.0)
+    assert short.values.sum() == pytest.approx(10.0) and short.wifi == 0.0
+    blind = fusion.fuse_heat(camera, coverage, grid.zeros(), total=30.0)
+    assert blind.unplaced == pytest.approx(20.0) and blind.values.sum() == pytest.approx(10.0)
+
+
+def test_zones__first_zone_holding_a_cell_centre_wins_and_shares_scale_to_the_total() -> None:
+    grid = fusion.Grid.for_floor(4.0, 2.0, 1.0)
+    masks = fusion.zone_masks(grid, [("left", [(0, 0), (2, 0), (2, 2), (0, 2)]),
+                                     ("all", [(0, 0), (4, 0), (4, 2), (0, 2)])])
+    assert masks["left"].sum() == 4 and masks["all"].sum() == 4
+    values = np.arange(8, dtype=np.float64).reshape(2, 4)
+    assert fusion.zone_seconds(values, masks) == {"left": 0 + 1 + 4 + 5, "all": 2 + 3 + 6 + 7}
+    assert fusion.scaled_shares({"a": 1.0, "b": 3.0, "unzoned": 9.0}, ["a", "b"], 100.0) == {"a": 25.0, "b": 75.0}
+
+
+def test_grid__bins_points_on_the_floor_and_round_trips_sparse_cells() -> None:
+    grid = fusion.Grid.for_floor(2.0, 1.0, 0.5)
+    assert (grid.nx, grid.ny) == (4, 2)
+    values = fusion.bin_points(grid, [0.1, 1.9, 2.1, -0.1, 0.2], [0.1, 0.9, 0.5, 0.5, 0.2], [1.0, 2.0, 5.0, 5.0, 3.0])
+    assert values[0, 0] == 4.0 and values[1, 3] == 2.0 and values.sum() == 6.0, "points off the floor are dropped"
+    cells = fusion.sparse(values)
+    assert cells == ((0, 4.0), (7, 2.0))
+    np.testing.assert_array_equal(fusion.dense(grid, cells), values)
+
+
+def test_heatmap_correlation__pearson_on_one_grid_and_block_sums() -> None:
+    a = np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert fusion.heatmap_correlation(a, 2 * a + 1) == pytest.approx(1.0)
+    assert fusion.heatmap_correlation(a, -a) == pytest.approx(-1.0)
+    assert fusion.heatmap_correlation(a, np.ones_like(a)) == 0.0
+    assert fusion.heatmap_correlation(a, a[:, ::-1], mask=[[True, True], [False, False]]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        fusion.heatmap_correlation(a, np.zeros((3, 2)))
+    np.testing.assert_array_equal(fusion.block_sum(np.ones((3, 5)), 2), [[4, 4, 2], [2, 2, 1]])
+
+
+def test_dwell_histogram__fixed_bins_lower_edge_inclusive() -> None:
+    histogram = fusion.dwell_histogram([0.0, 299.0, 300.0, 7199.0, 7200.0, 9e4])
+    assert list(histogram) == ["0-5", "5-10", "10-15", "15-20", "20-30", "30-45", "45-60", "60-90", "90-120", "120+"]
+    assert (histogram["0-5"], histogram["5-10"], histogram["90-120"], histogram["120+"]) == (2, 1, 1, 2)
+    assert sum(histogram.values()) == 6
