@@ -37,12 +37,17 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
 
 
-class _WriterSink(EventSink):
+class WriterSink(EventSink):
+    """Drivers' events into the store writer's queue."""
+
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
 
     def submit(self, event: Event) -> bool:
         return self._writer.submit(event)
+
+    def has_room(self) -> bool:
+        return self._writer.has_room()
 
 
 class App:
@@ -234,7 +239,7 @@ class App:
     def _start_device(self, device: DeviceConfig) -> None:
         assert self.writer is not None
         monitor = DeviceMonitor(name=device.name, kind=device.type)
-        context = DriverContext(monitor, _WriterSink(self.writer), self.hasher, self.writer, self._clock)
+        context = DriverContext(monitor, WriterSink(self.writer), self.hasher, self.writer, self._clock)
         driver = registry.driver_class(device.type)(device, context)
         with self._devices_lock:
             self.monitors[device.name] = monitor

@@ -36,6 +36,10 @@ class EventSink(ABC):
     def submit(self, event: Event) -> bool:
         """Queue an event; False when it was dropped."""
 
+    def has_room(self) -> bool:
+        """Whether the queue is below its high-water mark (a source that can wait should, while it is not)."""
+        return True
+
 
 class StoreAccess(Protocol):
     """The store writer as a stateful driver sees it (ESL keeps its labels and update queue in SQLite): tasks run
@@ -69,6 +73,12 @@ class DriverContext:
         self.monitor.event(ts)
         if not self._sink.submit(event):
             self.monitor.counters["dropped_queue_full"] += 1
+
+    def wait_for_room(self, stop: threading.Event) -> None:
+        """Back-pressure for sources that can wait without losing anything (a file replayed as fast as possible):
+        block while the store's queue is past its high-water mark, so a replay never fills it to dropping."""
+        while not self._sink.has_room() and not stop.wait(0.05):
+            pass
 
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a named counter shown in ``edge status``."""

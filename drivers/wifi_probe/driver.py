@@ -129,7 +129,10 @@ class WifiProbeDriver(ReaderDriver):
     def _handle(self, records: list[Record]) -> None:
         assert self._maker is not None
         emit = self.ctx.emit
-        for sighting in self._maker.sightings(records):
+        replay = isinstance(self._source, PcapSource)  # a file can wait; a full store queue would drop its frames
+        for i, sighting in enumerate(self._maker.sightings(records)):
+            if replay and not i % 64:
+                self.ctx.wait_for_room(self._stop)
             emit(sighting, sighting.ts)
 
     def _sync_counters(self) -> None:

@@ -168,7 +168,7 @@ class _Locator:
             keep = np.flatnonzero(weights >= 1e-3)
             cells = dict(zip(keep.tolist(), (weights[keep] / weights[keep].sum()).tolist(), strict=True))
             cached = (self._zones_of(cells), {c: w for c, w in cells.items() if self.zone_of_cell[c] >= 0})
-            if len(self._cache) >= 4096:
+            if len(self._cache) >= 256:  # an entry holds up to 1,000 cells: 4,096 of them took ~300 MB
                 self._cache.clear()
             self._cache[key] = cached
         return cached

@@ -89,6 +89,10 @@ class Writer:
         """Events waiting to be written."""
         return len(self._events)
 
+    def has_room(self) -> bool:
+        """Whether the queue is below half its size: replays that can wait pause above that (``wait_for_room``)."""
+        return len(self._events) < self._queue_size // 2
+
     def start(self) -> None:
         """Open the connection and start the writer thread."""
         if self._thread is not None:

@@ -1,6 +1,7 @@
 """The sniffer driver on real inputs: a simulated pcap replay, a UDP node feed, a pty node, and clear errors."""
 
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,12 +10,14 @@ import pytest
 
 from drivers.wifi_probe.config import WifiProbeConfig
 from drivers.wifi_probe.driver import WifiProbeDriver
+from edge.app import WriterSink
 from edge.driver import DriverContext
 from edge.events import Sighting
 from edge.health import DeviceMonitor
 from edge.privacy import Hasher
 from simulators.wifi import default_world, node_lines, simulate, write_pcap, write_pcapng
 from simulators.wifi.feed import PtyNode, stream_udp
+from tests.conftest import MakeWriter
 from tests.drivers.helpers import Collect, wait_for
 
 START = 1_795_420_800.0
@@ -118,3 +121,27 @@ def test_wifi_driver__missing_or_non_monitor_interface_is_explained(hasher: Hash
         finally:
             driver.stop()
         assert monitor.state == "unavailable" and expected in (monitor.reason or ""), monitor.reason
+
+
+def test_wifi_driver__a_replay_waits_for_a_full_store_queue_instead_of_dropping_frames(
+    tmp_path: Path, simulation, hasher: Hasher, fresh_db: Path, make_writer: MakeWriter  # type: ignore[no-untyped-def]
+) -> None:
+    frames = [f for name in ("sn-entrance", "sn-middle", "sn-back") for f in simulation.frames[name]]
+    path = tmp_path / "store.pcap"
+    write_pcap(path, sorted(frames, key=lambda f: f[0]))
+    # A queue far smaller than the file, written in small batches: as fast as possible, the replay outruns it.
+    writer = make_writer(fresh_db, queue_size=200, batch_size=20)
+    config = WifiProbeConfig.model_validate({"type": "wifi_probe", "name": "sn-1", "source": "pcap",
+                                             "pcap": str(path)})
+    monitor = DeviceMonitor(name="sn-1", kind="wifi_probe")
+    driver = WifiProbeDriver(config, DriverContext(monitor, WriterSink(writer), hasher))
+    driver.start()
+    try:
+        wait_for(lambda: monitor.details.get("replay") == "finished")
+    finally:
+        driver.stop()
+    writer.stop()
+    assert len(frames) > 5 * 200
+    assert writer.stats.dropped_queue_full == 0 and monitor.counters["dropped_queue_full"] == 0
+    with sqlite3.connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM sightings").fetchone()[0] == len(frames)
