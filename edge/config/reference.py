@@ -2,6 +2,7 @@
 
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,6 +41,9 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
@@ -50,6 +54,8 @@ def _default(field: FieldInfo) -> str:
         return f"`{value!r}`" if value not in ([], {}) else "empty"
     if field.default is PydanticUndefined:
         return ""
+    if isinstance(field.default, Path) and field.default.is_relative_to(ROOT):
+        return f"`{field.default.relative_to(ROOT)}` (shipped)"  # the same on every checkout
     return f"`{field.default!r}`".replace("PosixPath(", "Path(")
 
 
