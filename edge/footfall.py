@@ -96,12 +96,17 @@ def hour_counts(conn: sqlite3.Connection, setup: Setup, first: float, last: floa
         hour = setup.hour_start(float(start))
         entries[hour] = entries.get(hour, 0) + int(count)
     inside: dict[float, int] = {}
-    for (start,) in conn.execute(f"SELECT start FROM {const.TABLE_WIFI_VISITS} WHERE dwell_s >= ? AND start >= ? "
-                                 "AND start < ?", (setup.passerby_max_s, first, end)):
+    passers: dict[float, list[int]] = {}
+    for start, dwell, bursts in conn.execute(f"SELECT start, dwell_s, bursts FROM {const.TABLE_WIFI_VISITS} "
+                                             "WHERE start >= ? AND start < ?", (first, end)):
         hour = setup.hour_start(float(start))
-        inside[hour] = inside.get(hour, 0) + 1
+        if float(dwell) >= setup.passerby_max_s:
+            inside[hour] = inside.get(hour, 0) + 1
+        else:
+            passers.setdefault(hour, []).append(int(bursts))
     hours = [first + i * HOUR_S for i in range(round((last - first) / HOUR_S) + 1)]
-    return [fusion.HourCounts(h, entries.get(h), inside.get(h, 0) if setup.wifi else None) for h in hours]
+    return [fusion.HourCounts(h, entries.get(h), inside.get(h, 0) if setup.wifi else None,
+                              len(passers.get(h, ())), sum(passers.get(h, ()))) for h in hours]
 
 
 @dataclass(slots=True)
@@ -112,7 +117,7 @@ class _Inputs:
     before: dict[str, fusion.OccupancySample]
     flows: dict[float, list[tuple[int, int]]]
     lines: dict[float, set[str]]
-    visits: list[tuple[float, float]]
+    visits: list[tuple[float, float, int]]
     zones: dict[float, dict[str, float]]
     wifi_cells: dict[float, list[tuple[float, float, float]]]
     camera_rows: list[tuple[float, str, float, float, float, int, int, str]]
@@ -146,8 +151,8 @@ def _load(conn: sqlite3.Connection, setup: Setup, hour: float) -> _Inputs:
             "AND window_start < ?", (hour, end)):
         if (camera, line) not in setup.inner_lines:
             lines.setdefault(slot(float(start)), set()).add(f"{camera}/{line}")
-    visits = [(float(s), float(d)) for s, d in conn.execute(
-        f"SELECT start, dwell_s FROM {const.TABLE_WIFI_VISITS} WHERE start >= ? AND start < ?", (hour, end))]
+    visits = [(float(s), float(d), int(b)) for s, d, b in conn.execute(
+        f"SELECT start, dwell_s, bursts FROM {const.TABLE_WIFI_VISITS} WHERE start >= ? AND start < ?", (hour, end))]
     zones: dict[float, dict[str, float]] = {}
     for start, zone, seconds in conn.execute(
             f"SELECT window_start, zone, device_seconds FROM {const.TABLE_AGG_ZONES} WHERE window_start >= ? "
@@ -225,7 +230,7 @@ def wifi_layer(conn: sqlite3.Connection, setup: Setup, start: float, end: float)
 # -- the computation ---------------------------------------------------------------------------------------------
 
 
-def _window(setup: Setup, inputs: _Inputs, start: float, factor: float, coverage: fusion.Mask,
+def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.FactorEstimate, coverage: fusion.Mask,
             ) -> tuple[FootfallWindow, DwellWindow, tuple[ZoneWindow, ...], HeatWindow]:
     end = start + setup.window_s
     occ = fusion.store_occupancy(inputs.occupancy, inputs.before, start, end)
@@ -233,9 +238,10 @@ def _window(setup: Setup, inputs: _Inputs, start: float, factor: float, coverage
     entries = sum(f[0] for f in flows) if flows is not None else None
     exits = sum(f[1] for f in flows) if flows is not None else None
     total = occ.person_seconds if occ is not None else inputs.presence.get(start, 0.0)
-    dwells = [dwell for begin, dwell in inputs.visits if start <= begin < end]
-    wifi = fusion.WifiVisits.split(dwells, setup.passerby_max_s, setup.visitor_min_s) if setup.wifi else None
-    people = fusion.persons(entries, wifi, factor)
+    factor = estimate.factor
+    visits = [(span, bursts) for begin, span, bursts in inputs.visits if start <= begin < end]
+    wifi = fusion.WifiVisits.split(visits, setup.passerby_max_s, setup.visitor_min_s) if setup.wifi else None
+    people = fusion.persons(entries, wifi, factor, estimate.detection)
     transactions = sum(fusion.count_transactions(times, setup.gap_s, start, end)
                        for times in inputs.scans.values()) if setup.tills else None
     footfall = FootfallWindow(
@@ -245,10 +251,10 @@ def _window(setup: Setup, inputs: _Inputs, start: float, factor: float, coverage
         _r(people.quick, 2), _r(people.passersby, 2), _r(people.capture_rate, 4), transactions,
         _r(fusion.ratio(transactions, people.came_in), 4) if transactions is not None else None,
         tuple(sorted(inputs.lines.get(start, ()))))
-    inside = [d for d in dwells if d >= setup.passerby_max_s]
-    visits = fusion.dwell_histogram(inside)
-    dwell = DwellWindow(start, end, len(inside), _r(sum(inside) / len(inside), 1) if inside else None, visits,
-                        {label: round(count * factor, 2) for label, count in visits.items()})
+    inside = [fusion.stay_estimate(span, bursts) for span, bursts in visits if span >= setup.passerby_max_s]
+    bins = fusion.dwell_histogram(inside)
+    dwell = DwellWindow(start, end, len(inside), _r(sum(inside) / len(inside), 1) if inside else None, bins,
+                        {label: round(count * factor, 2) for label, count in bins.items()})
     camera, _ = _camera_layer(setup, (r for r in inputs.camera_rows if start <= r[0] < end))
     cells = inputs.wifi_cells.get(start, [])
     placed = fusion.bin_points(setup.grid, [c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells]) \
@@ -283,7 +289,7 @@ def compute_hours(conn: sqlite3.Connection, setup: Setup, hours: Sequence[float]
         estimate = factors[hour]
         inputs = _load(conn, setup, hour)
         _, coverage = _camera_layer(setup, inputs.camera_rows)
-        windows = [_window(setup, inputs, start, estimate.factor, coverage) for start in setup.windows(hour)]
+        windows = [_window(setup, inputs, start, estimate, coverage) for start in setup.windows(hour)]
         footfall = tuple(w[0] for w in windows)
         transactions = _sum_or_none(f.transactions for f in footfall)
         entries = by_hour[hour].entries

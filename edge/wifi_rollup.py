@@ -151,8 +151,8 @@ class WifiRollup:
     @staticmethod
     def _write_visits(conn: sqlite3.Connection, visits: list[Visit]) -> None:
         conn.executemany(
-            f"""INSERT INTO {const.TABLE_WIFI_VISITS} (device, start, end, ts, dwell_s, max_rssi, visitor, randomized)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            f"""INSERT INTO {const.TABLE_WIFI_VISITS} (device, start, end, ts, dwell_s, max_rssi, visitor, randomized,
+                bursts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [visit.row() for visit in visits],
         )
 

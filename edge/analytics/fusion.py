@@ -5,10 +5,13 @@ store's tables and the fusion job (``edge.fusion_rollup``) and the reports share
 see the same numbers. The rules:
 
 * **WiFi visits by dwell**: the visits of stable devices (``wifi_visits``) that *started* in a window are split by
-  dwell: shorter than ``passerby_max_s`` (default 60 s) a passerby walking past the front, from there to the
-  visitor minimum (``wifi.visits.visitor_min_s``, 5 min) a quick visit inside, longer a visitor. Quick visits are
-  split off because the camera counts them as entries: left among the passersby they would inflate both the
-  factor and the passersby by the quick-visit share.
+  dwell: a span from first to last probe burst shorter than ``passerby_max_s`` (default 60 s) is a passerby walking
+  past the front; the others are inside, and their *stay* decides between a quick visit (under the visitor
+  minimum, ``wifi.visits.visitor_min_s``, 5 min) and a visitor. A phone is only heard when it probes, so the span
+  of a visit misses the time before its first and after its last burst: ``n`` bursts spread evenly over a stay
+  ``L`` span ``L·(n−1)/(n+1)`` on average, so the stay is estimated as ``span·(n+1)/(n−1)`` (``stay_estimate``;
+  the span itself for one burst). Quick visits are split off because the camera counts them as entries: left
+  among the passersby they would inflate both the factor and the passersby by the quick-visit share.
 * **Persons factor** (persons per WiFi device inside, per store-local hour): the raw ratio of an hour is camera
   entries ÷ WiFi visits inside (visitors + quick visits, i.e. the WiFi visitors of the hour counted with the same
   ruler as the camera's entries). It is smoothed as a ratio of exponentially weighted sums over the last
@@ -19,8 +22,16 @@ see the same numbers. The rules:
   An hour with fewer than ``min_visitors`` WiFi visits inside, or without camera data, is left out (a quiet hour
   cannot swing the factor), and with no usable hour the factor is the prior. It only looks back, so an hour's
   factor is final once the hour is, and a late row changes at most the ``lookback_h`` hours after it.
+* **Passerby detection**: a passer is in earshot for seconds, so many passing phones never probe there; the factor,
+  calibrated on shoppers who stay long enough to be heard, would count only the heard ones. The probe bursts of
+  the heard passerby visits tell how many were missed: bursts in earshot are Poisson with mean ``μ``, and a heard
+  visit has ``μ / (1 − e^−μ)`` of them on average (zero-truncated), so the mean bursts per heard passerby visit
+  gives ``μ`` and the share heard ``p = 1 − e^−μ`` (``detection_share``, at least ``MIN_DETECTION``). Bursts and
+  visits are pooled over the factor's look-back with its weights; with fewer than ``min_visitors`` passerby
+  visits there, no correction (``p`` = 1).
 * **Visitors, quick visits and passersby (persons)**: each WiFi count × the hour's factor (the passers' phones are
-  assumed to be the same mix as the shoppers'); without WiFi, visitors = camera entries and the rest is unknown.
+  assumed to be the same mix as the shoppers'), passersby ÷ ``p``; without WiFi, visitors = camera entries and
+  the rest is unknown.
   Capture rate = people who came in ÷ (people who came in + passersby), people who came in being the camera's
   entries (WiFi visits inside × factor without a camera).
 * **Transactions**: on each till, a scan more than ``gap_s`` after the previous scan on that till starts a
@@ -35,9 +46,9 @@ see the same numbers. The rules:
 * **Zone dwell (persons)**: the fused grid summed over each zone (a cell belongs to the first zone containing its
   centre). Without WiFi cells (sniffers without positions), the WiFi zone device-seconds are scaled so that the
   zones sum to ``T``: the same shares, in person-seconds.
-* **Dwell histogram**: WiFi visits inside (quick visits and visitors) by dwell in fixed bins, ``DWELL_BINS_MIN``
-  (minutes, lower edge inclusive): 0–5, 5–10, 10–15, 15–20, 20–30, 30–45, 45–60, 60–90, 90–120, 120+; in persons
-  = visits × factor.
+* **Dwell histogram**: WiFi visits inside (quick visits and visitors) by estimated stay in fixed bins,
+  ``DWELL_BINS_MIN`` (minutes, lower edge inclusive): 0–5, 5–10, 10–15, 15–20, 20–30, 30–45, 45–60, 60–90,
+  90–120, 120+; in persons = visits × factor.
 """
 
 import itertools
@@ -78,22 +89,27 @@ def dwell_histogram(dwells_s: Iterable[float]) -> dict[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class HourCounts:
-    """What one hour gives the factor: camera entries (``None`` without camera data) and WiFi visits inside."""
+    """What one hour gives the factor: camera entries (``None`` without camera data), WiFi visits inside, and the
+    hour's WiFi passerby visits with their probe bursts (for the passerby detection share)."""
 
     hour_start: float
     entries: int | None
     wifi_inside: int | None
+    passers: int = 0
+    passer_bursts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class FactorEstimate:
     """The factor of one hour: ``raw`` = entries ÷ WiFi visits inside of the hour alone (``None`` when not usable),
-    ``factor`` the smoothed value, ``weight`` the weighted WiFi visits behind it (the prior not counted)."""
+    ``factor`` the smoothed value, ``weight`` the weighted WiFi visits behind it (the prior not counted), and
+    ``detection`` the share of passing phones heard (``None``: too few passerby visits to tell)."""
 
     hour_start: float
     raw: float | None
     factor: float
     weight: float
+    detection: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +131,49 @@ def persons_factors(hours: Sequence[HourCounts], settings: FactorSettings) -> li
     """The smoothed factor of every hour (see the module docstring), in the order given (hour starts ascending)."""
     out: list[FactorEstimate] = []
     for i, hour in enumerate(hours):
-        num = den = 0.0
+        num = den = passers = bursts = 0.0
         for past in hours[: i + 1]:
             age_h = (hour.hour_start - past.hour_start) / 3600.0
-            if age_h >= settings.lookback_h or not _usable(past, settings.min_visitors):
+            if age_h >= settings.lookback_h:
                 continue
             weight = 0.5 ** (age_h / settings.halflife_h)
+            passers += weight * past.passers
+            bursts += weight * past.passer_bursts
+            if not _usable(past, settings.min_visitors):
+                continue
             num += weight * float(past.entries or 0)
             den += weight * float(past.wifi_inside or 0)
         total = den + settings.prior_weight
         factor = (num + settings.prior_weight * settings.prior) / total if total > 0 else settings.prior
         raw = (hour.entries or 0) / hour.wifi_inside if _usable(hour, settings.min_visitors) and hour.wifi_inside \
             else None
-        out.append(FactorEstimate(hour.hour_start, raw, factor, den))
+        detection = detection_share(bursts / passers) if passers >= settings.min_visitors else None
+        out.append(FactorEstimate(hour.hour_start, raw, factor, den, detection))
     return out
+
+
+MIN_DETECTION = 0.05
+"""The passerby detection share is not taken below this (a mean of barely one burst per visit says little)."""
+
+
+def detection_share(mean_bursts: float) -> float:
+    """Share of passing phones heard at least once, from the mean probe bursts per heard visit (zero-truncated
+    Poisson: ``mean = μ / (1 − e^−μ)``, solved for ``μ`` by bisection; ``p = 1 − e^−μ``)."""
+    if mean_bursts <= 1.0:
+        return MIN_DETECTION
+    lo, hi = 1e-9, 100.0
+    for _ in range(100):
+        mu = (lo + hi) / 2.0
+        if mu / -math.expm1(-mu) < mean_bursts:
+            lo = mu
+        else:
+            hi = mu
+    return max(MIN_DETECTION, -math.expm1(-lo))
+
+
+def stay_estimate(span_s: float, bursts: int) -> float:
+    """A visit's stay from the span between its first and last of ``bursts`` probe bursts (see the docstring)."""
+    return span_s * (bursts + 1) / (bursts - 1) if bursts >= 2 else span_s
 
 
 # -- visitors, passersby, conversion -----------------------------------------------------------------------------
@@ -153,11 +198,12 @@ class WifiVisits:
     passersby: int
 
     @classmethod
-    def split(cls, dwells_s: Iterable[float], passerby_max_s: float, visitor_min_s: float) -> "WifiVisits":
-        """Count visits by dwell: < ``passerby_max_s`` passersby, < ``visitor_min_s`` quick, else visitors."""
+    def split(cls, visits: Iterable[tuple[float, int]], passerby_max_s: float, visitor_min_s: float) -> "WifiVisits":
+        """Count visits ``(span_s, bursts)``: span < ``passerby_max_s`` passersby; else by ``stay_estimate``,
+        < ``visitor_min_s`` quick, else visitors."""
         counts = [0, 0, 0]
-        for dwell in dwells_s:
-            counts[0 if dwell >= visitor_min_s else 1 if dwell >= passerby_max_s else 2] += 1
+        for span, bursts in visits:
+            counts[2 if span < passerby_max_s else 0 if stay_estimate(span, bursts) >= visitor_min_s else 1] += 1
         return cls(*counts)
 
     @property
@@ -177,13 +223,14 @@ class Persons:
     capture_rate: float | None
 
 
-def persons(entries: int | None, wifi: WifiVisits | None, factor: float) -> Persons:
-    """Each WiFi count × factor; people who came in are the camera's entries when there is a camera."""
+def persons(entries: int | None, wifi: WifiVisits | None, factor: float, detection: float | None = None) -> Persons:
+    """Each WiFi count × factor, passersby ÷ the detection share; people who came in are the camera's entries when
+    there is a camera."""
     if wifi is None:
         came_in = float(entries or 0)
         return Persons(came_in, came_in, None, None, None)
     came_in = float(entries) if entries is not None else wifi.inside * factor
-    passersby = wifi.passersby * factor
+    passersby = wifi.passersby * factor / (detection or 1.0)
     return Persons(came_in, wifi.visitors * factor, wifi.quick * factor, passersby, capture_rate(came_in, passersby))
 
 

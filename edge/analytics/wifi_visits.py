@@ -10,7 +10,10 @@ Rules (``VisitRules``; RSSI is calibrated by the sniffer's offset, and a frame h
 at each): a visit starts at a sighting ≥ ``enter_dbm``; sightings ≥ ``stay_dbm`` extend it; a silence longer
 than ``gap_s`` (no sighting ≥ ``stay_dbm``) ends it at its last such sighting. ``dwell = end − start``; a visit
 with ``dwell ≥ visitor_min_s`` is a visitor, else a passerby. A visit is known to be over at ``end + gap_s``,
-which is its event time ``ts`` (what ``agg_visits`` windows bucket on).
+which is its event time ``ts`` (what ``agg_visits`` windows bucket on). ``bursts`` counts the probe bursts that
+made the visit (sightings more than ``BURST_S`` after the previous one; a frame heard by several sniffers, or the
+frames of one scan, are one burst): the fusion uses it to estimate the stay beyond the first and last burst and
+how many passing phones were never heard at all (``edge.analytics.fusion``).
 """
 
 import itertools
@@ -21,6 +24,9 @@ from dataclasses import dataclass, field
 from edge.analytics.wifi_presence import SnifferSite, StaffFilter, calibrated_rssi
 from edge.config.models import VisitRules, WifiAnalytics
 from edge.events import Sighting
+
+BURST_S = 2.0
+"""Sightings of one id closer than this belong to one probe burst (a scan's frames, several sniffers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +45,12 @@ class Visit:
     visitor: bool
     randomized: bool
     repeat: bool
+    bursts: int = 1
 
     def row(self) -> tuple[object, ...]:
-        """Values for ``wifi_visits (device, start, end, ts, dwell_s, max_rssi, visitor, randomized)``."""
+        """Values for ``wifi_visits (device, start, end, ts, dwell_s, max_rssi, visitor, randomized, bursts)``."""
         return (self.device, self.start, self.end, self.ts, self.dwell_s, self.max_rssi, int(self.visitor),
-                int(self.randomized))
+                int(self.randomized), self.bursts)
 
 
 @dataclass(slots=True)
@@ -52,6 +59,7 @@ class _Open:
     last: float
     max_rssi: float
     randomized: bool
+    bursts: int = 1
 
 
 @dataclass(slots=True)
@@ -72,7 +80,7 @@ class VisitState:
         """Serialise for the caller's state table."""
         return json.dumps({
             "staff": self.staff.to_json(),
-            "open": {d: [o.start, o.last, o.max_rssi, o.randomized] for d, o in self.open.items()},
+            "open": {d: [o.start, o.last, o.max_rssi, o.randomized, o.bursts] for d, o in self.open.items()},
             "seen": {d: list(v) for d, v in self.seen.items()},
             "visitor_visits": self.visitor_visits,
         })
@@ -85,7 +93,8 @@ class VisitState:
         staff.load_json(data["staff"])
         return cls(
             staff,
-            {d: _Open(float(a), float(b), float(c), bool(r)) for d, (a, b, c, r) in data["open"].items()},
+            {d: _Open(float(o[0]), float(o[1]), float(o[2]), bool(o[3]), int(o[4]) if len(o) > 4 else 1)
+             for d, o in data["open"].items()},
             {d: (float(a), float(b)) for d, (a, b) in data["seen"].items()},
             {d: int(n) for d, n in data["visitor_visits"].items()},
         )
@@ -133,6 +142,8 @@ class VisitTracker:
                 if rssi >= rules.enter_dbm:
                     state.open[s.device] = _Open(s.ts, s.ts, rssi, s.randomized)
             elif rssi >= rules.stay_dbm:
+                if s.ts - current.last > BURST_S:
+                    current.bursts += 1
                 current.last = max(current.last, s.ts)
                 current.max_rssi = max(current.max_rssi, rssi)
         return closed
@@ -177,7 +188,7 @@ class VisitTracker:
             state.visitor_visits[device] = count + 1
         return Visit(device=device, start=visit.start, end=visit.last, ts=visit.last + self.rules.gap_s,
                      dwell_s=dwell, max_rssi=round(visit.max_rssi), visitor=visitor, randomized=visit.randomized,
-                     repeat=repeat)
+                     repeat=repeat, bursts=visit.bursts)
 
 
 def dwell_bucket_labels(edges_min: Sequence[int]) -> list[str]:

@@ -179,11 +179,15 @@ class Sync(StrictModel):
 
 
 class VisitRules(StrictModel):
-    """When a stable device's presence is a visit (Meraki-compatible defaults)."""
+    """When a stable device's presence is a visit (Meraki-compatible thresholds; a longer gap, see ``gap_s``)."""
 
     enter_dbm: int = Field(default=-80, ge=-100, le=-20, description="A visit starts at this RSSI or stronger")
     stay_dbm: int = Field(default=-85, ge=-100, le=-20, description="A visit goes on while RSSI is this or stronger")
-    gap_s: float = Field(default=120.0, gt=0, description="Unheard for longer than this ends a visit")
+    gap_s: float = Field(
+        default=420.0, gt=0,
+        description="Unheard for longer than this ends a visit (Meraki uses 120 s, but idle phones' 90th-percentile "
+                    "gap between probe bursts reaches 270 s: 120 s splits one stay into several visits)",
+    )
     visitor_min_s: float = Field(default=300.0, gt=0, description="A visit this long is a visitor, else a passerby")
 
     @model_validator(mode="after")
@@ -243,7 +247,9 @@ class TrafficAnalytics(StrictModel):
         description="Persons per WiFi visit inside, assumed before camera entries calibrate it",
     )
     factor_prior_weight: float = Field(
-        default=10.0, ge=0, description="The prior counts as this many WiFi visits in the smoothed factor"
+        default=2.0, ge=0,
+        description="The prior counts as this many WiFi visits in the smoothed factor (light: an hour has a dozen or "
+                    "more, and a prior far from the store's true factor would bias every hour)",
     )
     factor_halflife_h: float = Field(
         default=3.0, gt=0, le=168, description="Half-life in hours of an hour's weight in the smoothed factor"

@@ -419,8 +419,10 @@ def _store(db: Database) -> None:
             transactions INTEGER,
             conversion REAL
         )""",
-        # WiFi visits are counted in the window they started in.
+        # WiFi visits are counted in the window they started in; their probe bursts feed the dwell and passerby
+        # estimates (visits stored before this migration count as one burst).
         f"CREATE INDEX idx_wifi_visits_start ON {const.TABLE_WIFI_VISITS} (start)",
+        f"ALTER TABLE {const.TABLE_WIFI_VISITS} ADD COLUMN bursts INTEGER NOT NULL DEFAULT 1",
     ]
     for statement in statements:
         db.execute(statement)

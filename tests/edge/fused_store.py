@@ -38,6 +38,7 @@ zones = [
 
 [traffic]
 tills = ["till-1"]
+factor_prior_weight = 10.0
 
 [sync]
 enabled = true
@@ -114,17 +115,23 @@ def wifi_minute(conn: sqlite3.Connection, ts: float) -> None:
                  "VALUES (?, ?, 10, 8, 5.25, 4.25, 10.0)", (ts, ts + 60))
 
 
-def visit(conn: sqlite3.Connection, start: float, dwell: float, device: str) -> None:
+def visit(conn: sqlite3.Connection, start: float, dwell: float, device: str, bursts: int) -> None:
     """One closed WiFi visit, as the WiFi rollup stores it."""
     conn.execute(f"INSERT INTO {const.TABLE_WIFI_VISITS} (device, start, end, ts, dwell_s, max_rssi, visitor, "
-                 "randomized) VALUES (?, ?, ?, ?, ?, -60, ?, 0)",
-                 (device, start, start + dwell, start + dwell + 120, dwell, int(dwell >= 300)))
+                 "randomized, bursts) VALUES (?, ?, ?, ?, ?, -60, ?, 0, ?)",
+                 (device, start, start + dwell, start + dwell + 120, dwell, int(dwell >= 300), bursts))
+
+
+PASSER_BURSTS = 2
+"""Each passerby visit is 2 bursts 10 s apart: the passerby detection share is ``detection_share(2.0)``."""
 
 
 def window_visits(conn: sqlite3.Connection, window: float) -> None:
-    """The WiFi visits that start in one fused window: 2 visitors, 1 quick visit, 6 passersby."""
-    for k, dwell in enumerate((600.0, 600.0, 120.0, *([10.0] * 6))):
-        visit(conn, window + 60 + k, dwell, f"w{int(window)}-{k}")
+    """The WiFi visits that start in one fused window: 2 visitors (600 s spans of 13 bursts: 700 s stays), 1 quick
+    visit (120 s of 4 bursts: 200 s), 6 passersby."""
+    visits = ((600.0, 13), (600.0, 13), (120.0, 4), *([(10.0, PASSER_BURSTS)] * 6))
+    for k, (dwell, bursts) in enumerate(visits):
+        visit(conn, window + 60 + k, dwell, f"w{int(window)}-{k}", bursts)
 
 
 def window_scans(conn: sqlite3.Connection, window: float) -> None:

@@ -30,15 +30,49 @@ def test_persons_factors__forget_hours_past_the_lookback_and_start_from_the_prio
     assert [f.factor for f in fusion.persons_factors(no_camera, settings)] == [2.0, 2.0]
 
 
-def test_wifi_visits__split_by_dwell_into_passersby_quick_visits_and_visitors() -> None:
-    split = WifiVisits.split([10.0, 59.9, 60.0, 299.0, 300.0, 1000.0], passerby_max_s=60.0, visitor_min_s=300.0)
-    assert (split.visitors, split.quick, split.passersby, split.inside) == (2, 2, 2, 4)
+def test_wifi_visits__split_by_span_into_passersby_then_by_estimated_stay_into_quick_visits_and_visitors() -> None:
+    visits = [(10.0, 2), (59.9, 9), (60.0, 1), (299.0, 1), (300.0, 1), (1000.0, 5), (150.0, 2), (150.0, 4)]
+    split = WifiVisits.split(visits, passerby_max_s=60.0, visitor_min_s=300.0)
+    # 150 s between the first and last of 2 bursts is a 450 s stay; of 4 bursts, 250 s: quick.
+    assert (split.visitors, split.quick, split.passersby, split.inside) == (3, 3, 2, 6)
+
+
+def test_stay_estimate__n_bursts_over_a_stay_span_n_minus_1_over_n_plus_1_of_it() -> None:
+    assert fusion.stay_estimate(100.0, 1) == 100.0
+    assert fusion.stay_estimate(100.0, 2) == pytest.approx(300.0)
+    assert fusion.stay_estimate(900.0, 19) == pytest.approx(1000.0)
+    # The estimator's premise, simulated: bursts at uniform random times over a 600 s stay.
+    rng = np.random.default_rng(3)
+    stays = [fusion.stay_estimate(float(np.ptp(t)), 6) for t in rng.uniform(0.0, 600.0, size=(4000, 6))]
+    assert np.mean(stays) == pytest.approx(600.0, rel=0.02)
+
+
+def test_detection_share__zero_truncated_poisson_recovers_the_share_of_phones_heard() -> None:
+    rng = np.random.default_rng(7)
+    for mu in (0.3, 1.0, 2.5):
+        bursts = rng.poisson(mu, size=200_000)
+        heard = bursts[bursts > 0]
+        assert fusion.detection_share(float(heard.mean())) == pytest.approx(heard.size / bursts.size, abs=0.01)
+    assert fusion.detection_share(1.0) == fusion.MIN_DETECTION
+
+
+def test_persons_factors__passerby_detection_pools_bursts_over_the_lookback() -> None:
+    hours = [HourCounts(0.0, 30, 10, passers=20, passer_bursts=30), HourCounts(H, 40, 10, passers=2, passer_bursts=2),
+             HourCounts(2 * H, 40, 10, passers=0, passer_bursts=0)]
+    first, second, third = fusion.persons_factors(hours, SETTINGS)
+    assert first.detection == pytest.approx(fusion.detection_share(1.5))
+    assert second.detection == pytest.approx(fusion.detection_share((0.5 * 30 + 2) / (0.5 * 20 + 2)))
+    assert third.detection == pytest.approx(fusion.detection_share((0.25 * 30 + 0.5 * 2) / (0.25 * 20 + 0.5 * 2)))
+    few = fusion.persons_factors([HourCounts(0.0, 30, 10, passers=4, passer_bursts=8)], SETTINGS)
+    assert few[0].detection is None, "under min_visitors passerby visits: no correction"
 
 
 def test_persons__wifi_counts_times_factor_and_capture_from_the_entries() -> None:
     both = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0)
     assert (both.came_in, both.visitors, both.quick, both.passersby) == (20.0, 16.0, 4.0, 60.0)
     assert both.capture_rate == pytest.approx(20 / 80)
+    half_heard = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0, detection=0.5)
+    assert (half_heard.visitors, half_heard.passersby) == (16.0, 120.0)
     camera_only = fusion.persons(20, None, factor=2.0)
     assert (camera_only.came_in, camera_only.visitors, camera_only.passersby, camera_only.capture_rate) == \
         (20.0, 20.0, None, None)

@@ -47,14 +47,15 @@ def test_fusion__closes_hours_with_the_numbers_the_rules_give(conn: sqlite3.Conn
     result = FusionRollup(store.config()).run(conn, NOW)
     assert (result.closed_hours, result.until) == (3, T0 + 3 * HOUR)
     factor = (20 + 10 * 2.0) / (12 + 10)  # entries 20 ÷ 12 WiFi visits inside, with the prior 2.0 × 10 visits
+    heard = fusion.detection_share(store.PASSER_BURSTS)  # passersby heard: 2 bursts per heard visit on average
     row = _footfall(conn, T0 + WINDOW)
     assert row == {
         "window_start": T0 + WINDOW, "window_end": T0 + 2 * WINDOW, "entries": 5, "exits": 5, "occupancy": 0,
         "occupancy_mean": pytest.approx(300 / 900, abs=1e-3), "occupancy_max": 1, "person_seconds": 300.0,
         "wifi_visitors": 2, "wifi_quick": 1, "wifi_passersby": 6, "persons_factor": pytest.approx(factor, abs=1e-4),
         "came_in": 5.0, "visitors": pytest.approx(2 * factor, abs=0.01),
-        "quick_visits": pytest.approx(factor, abs=0.01), "passersby": pytest.approx(6 * factor, abs=0.01),
-        "capture_rate": pytest.approx(5 / (5 + 6 * factor), abs=1e-3),
+        "quick_visits": pytest.approx(factor, abs=0.01), "passersby": pytest.approx(6 * factor / heard, abs=0.01),
+        "capture_rate": pytest.approx(5 / (5 + 6 * factor / heard), abs=1e-3),
         "transactions": 2, "conversion": 0.4, "entrances_json": '["door-cam/door"]',
     }
     hours = conn.execute(f"SELECT window_start, entries, wifi_inside, factor_raw, persons_factor, transactions, "
@@ -73,7 +74,7 @@ def test_fusion__closes_hours_with_the_numbers_the_rules_give(conn: sqlite3.Conn
     dwell = conn.execute(f"SELECT wifi_visits, mean_dwell_s, visits_json, persons_json FROM {const.TABLE_AGG_DWELL} "
                          "WHERE window_start = ?", (T0,)).fetchone()
     visits, persons = json.loads(dwell[2]), json.loads(dwell[3])
-    assert (dwell[0], dwell[1], visits["0-5"], visits["10-15"], sum(visits.values())) == (3, 440.0, 1, 2, 3)
+    assert (dwell[0], dwell[1], visits["0-5"], visits["10-15"], sum(visits.values())) == (3, 533.3, 1, 2, 3)
     assert persons["10-15"] == pytest.approx(2 * factor, abs=0.01)
 
 
@@ -137,7 +138,7 @@ def test_fusion__late_rows_revise_their_windows_and_resend_them_under_the_same_k
     assert job.run(conn, NOW).revised[const.AGG_FOOTFALL] == [T0 + i * WINDOW for i in range(12)]
     assert _footfall(conn, T0 + 2 * WINDOW)["entries"] == 6
     # A visit closing after its hour was fused moves the factor of that hour and the hours after it.
-    store.visit(conn, T0 + 10, 4000.0, "late")
+    store.visit(conn, T0 + 10, 4000.0, "late", 40)
     revised = job.run(conn, NOW).revised
     assert revised[const.AGG_FOOTFALL] == [T0 + i * WINDOW for i in range(12)]
     assert revised[const.AGG_DWELL] == [T0 + i * WINDOW for i in range(12)]
@@ -152,7 +153,7 @@ def test_fusion__late_arrivals_end_where_one_pass_over_all_rows_ends(make_db: Ma
         store.fill(conn, hours=3)
         if conn is late_conn:
             late_job.run(late_conn, NOW)
-        store.visit(conn, T0 + HOUR + 30, 900.0, "late-1")
+        store.visit(conn, T0 + HOUR + 30, 900.0, "late-1", 10)
         store.window_scans(conn, T0 + 2 * HOUR + 1.0)
         store.camera_minute(conn, T0 + 2 * WINDOW, entries=3)
     assert late_job.run(late_conn, NOW).recomputed_hours == 3

@@ -51,14 +51,15 @@ def test_traffic_json__per_hour_and_totals_are_the_fused_numbers(config_file: Pa
     # Persons are rounded to 0.01 per window, then summed over the hour's four windows.
     assert first["visitors"] == pytest.approx(8 * f, abs=0.1)
     assert first["quick_visits"] == pytest.approx(4 * f, abs=0.1)
-    assert first["passersby"] == pytest.approx(24 * f, abs=0.1)
-    assert first["capture_rate"] == pytest.approx(20 / (20 + 24 * f), abs=1e-3)
+    heard = fusion.detection_share(store.PASSER_BURSTS)
+    assert first["passersby"] == pytest.approx(24 * f / heard, abs=0.1)
+    assert first["capture_rate"] == pytest.approx(20 / (20 + 24 * f / heard), abs=1e-3)
     assert (first["transactions"], first["conversion"], first["persons_factor"]) == (8, 0.4, f)
     assert first["person_seconds"] == 4 * 300 + 30
     assert [h["persons_factor"] for h in hours] == FACTORS
     totals = report["totals"]
     assert (totals["in"], totals["out"], totals["transactions"], totals["conversion"]) == (80, 80, 32, 0.4)
-    assert totals["passersby"] == pytest.approx(sum(24 * x for x in FACTORS), abs=0.2)
+    assert totals["passersby"] == pytest.approx(sum(24 * x / heard for x in FACTORS), abs=0.2)
     assert totals["final"] is False
 
 

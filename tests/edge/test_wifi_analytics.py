@@ -177,6 +177,18 @@ def test_visits__a_gap_over_gap_s_ends_the_visit() -> None:
     assert first.ts == 120.0  # known to be over once the gap has passed
 
 
+def test_visits__count_probe_bursts_not_frames_and_keep_them_across_a_saved_state() -> None:
+    # A burst's frames (and the same frame at two sniffers) come within BURST_S; weaker than stay_dbm is no burst.
+    rows = [sighting(0.0, "d", -70), sighting(0.4, "d", -72), sighting(30.0, "d", -75), sighting(31.5, "d", -75),
+            sighting(60.0, "d", -90), sighting(90.0, "d", -80)]
+    tracker = VisitTracker(RULES, NO_OFFSETS)
+    assert tracker.feed(rows[:3]) == []
+    restored = VisitTracker(RULES, NO_OFFSETS, state=VisitState.from_json(tracker.state.to_json(), RULES))
+    [visit] = restored.feed(rows[3:]) + restored.flush(1e6)
+    assert (visit.start, visit.end, visit.bursts) == (0.0, 90.0, 3)
+    assert visit.row()[-1] == 3
+
+
 def test_visits__visitor_from_visitor_min_s_else_passerby() -> None:
     def visit(dwell: float) -> Visit:
         rows = [sighting(t, "d", -70) for t in [*range(0, int(dwell), 60), dwell]]
