@@ -49,7 +49,9 @@ def _config(day_dir: Path, workdir: Path, broker_url: str, ap_url: str, start: f
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
     database = f'path = "{workdir / "edge.db"}"\nmin_free_disk_mb = 64'
     text = text.replace('path = "/var/lib/store-edge/edge.db"', database)
-    text = text.replace('pcap = "wifi/', f'pcap = "{day_dir / "wifi"}/')
+    # The sniffers replay at the store clock's pace, as live capture would arrive (as fast as possible, the whole
+    # day would reach the WiFi rollup in one go).
+    text = text.replace('pcap = "wifi/', f'replay_speed = {SPEED}\npcap = "{day_dir / "wifi"}/')
     text = text.replace('source = "entrance"', f'source = "{day_dir / "entrance"}"')
     for index, till in enumerate(TILLS):
         text = text.replace(f'port = "/dev/ttyACM{index}"', f'port = "{workdir / till}"\nreconnect_max_s = 0.5')

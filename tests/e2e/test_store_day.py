@@ -2,11 +2,11 @@
 (sniffer captures, the door camera's clips, pty tills, the fake ESL access point, mosquitto, the HQ receiver) and
 compares what the gateway reports with the simulator's ground truth.
 
-Tolerances are issue 7's: daily entries within 2 %, every hour within 5 %, and HQ holds every aggregate the store
-sent; till transactions within 10 % (see below). Visitors, passersby, zone shares and the heatmap correlation are
-measured and printed by the demo against their bars; they are not asserted here until the fusion meets them all.
+Tolerances are issue 7's: daily entries within 2 %, every hour within 5 %, visitors and passersby within 10 %,
+each zone's share of person-seconds within 5 percentage points, and HQ holds every aggregate the store sent; till
+transactions within 10 % (see below). The fused heatmap's correlation is measured and printed by the demo against
+its bar (0.9 in 2.5 m blocks); it is not asserted here until the fusion meets it.
 """
-
 import json
 import subprocess
 from pathlib import Path
@@ -31,6 +31,10 @@ def test_store_day__the_daemon_counts_the_simulated_day_and_hq_gets_every_aggreg
     # At 720x a customer's 15 s till gap is 21 ms of wall time: on a loaded machine a late scan can join the previous
     # burst, so transactions get 10 % here (0 off on a quiet machine; the demo prints the 2 % bar).
     assert abs(figures["transactions_counted"] - figures["transactions_true"]) <= 0.10 * figures["transactions_true"]
+    for persons in ("visitors", "passersby"):
+        true = figures[f"{persons}_true"]
+        assert abs(figures[f"{persons}_counted"] - true) <= 0.10 * true, persons
+    assert figures["zone_share_worst_pp"] <= 5.0
     assert figures["esl_updates"].get("confirmed", 0) > 0 and set(figures["esl_updates"]) <= {"confirmed"}
     png, html = Path(figures["heatmap_png"]), Path(figures["report_html"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
