@@ -45,6 +45,8 @@ class Setup:
     grid: fusion.Grid
     zones: tuple[str, ...]
     masks: dict[str, fusion.Mask] = field(repr=False)
+    till_cells: dict[str, tuple[int, int]] = field(default_factory=dict)  # till → (iy, ix) where customers pay
+    till_pay_s: float = 30.0
 
     @classmethod
     def from_config(cls, config: EdgeConfig) -> "Setup":
@@ -57,11 +59,15 @@ class Setup:
         grid = fusion.Grid.for_floor(plan.width_m, plan.depth_m, traffic.heatmap_cell_m)
         factor = fusion.FactorSettings(traffic.factor_prior, traffic.factor_prior_weight, traffic.factor_halflife_h,
                                        traffic.factor_lookback_h, traffic.factor_min_visitors)
+        spots = {d.name: getattr(d, "position", None) for d in devices if d.name in traffic.tills}
+        till_cells = {name: (int(y // grid.cell_m), int(x // grid.cell_m)) for name, (x, y) in
+                      ((n, p) for n, p in spots.items() if p is not None)
+                      if 0 <= x < grid.nx * grid.cell_m and 0 <= y < grid.ny * grid.cell_m}
         return cls(config.store_id, ZoneInfo(config.timezone), traffic.window_s, cameras, inner,
                    any(d.type == "wifi_probe" for d in devices), tuple(traffic.tills), traffic.transaction_gap_s,
                    traffic.passerby_max_s, config.wifi.visits.visitor_min_s, factor, grid,
                    tuple(z.name for z in plan.zones),
-                   fusion.zone_masks(grid, [(z.name, z.polygon) for z in plan.zones]))
+                   fusion.zone_masks(grid, [(z.name, z.polygon) for z in plan.zones]), till_cells, traffic.till_pay_s)
 
     def hour_start(self, ts: float) -> float:
         """Start (epoch seconds) of the store-local hour holding ``ts``."""
@@ -260,6 +266,9 @@ def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.Factor
     placed = fusion.bin_points(setup.grid, [c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells]) \
         if cells else setup.grid.zeros()
     fused = fusion.fuse_heat(camera, coverage, placed, total)
+    at_tills = [(cell, fusion.till_seconds(inputs.scans.get(till, []), setup.gap_s, setup.till_pay_s, start, end))
+                for till, cell in setup.till_cells.items()]
+    fused, till_seconds = fusion.place_tills(fused, coverage, setup.masks, at_tills)
     device_seconds = inputs.zones.get(start)
     if cells or not device_seconds:
         by_zone = fusion.zone_seconds(fused.values, setup.masks)
@@ -271,7 +280,8 @@ def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.Factor
                   for zone, seconds in by_zone.items())
     sparse = fusion.sparse(fused.values)
     heat = HeatWindow(start, end, setup.grid.cell_m, setup.grid.nx, setup.grid.ny, sparse,
-                      round(sum(s for _, s in sparse), 1), round(fused.camera, 1), round(fused.wifi, 1))
+                      round(sum(s for _, s in sparse), 1), round(fused.camera, 1), round(fused.wifi, 1),
+                      round(till_seconds, 1))
     return footfall, dwell, zones, heat
 
 

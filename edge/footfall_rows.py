@@ -118,23 +118,24 @@ class HeatWindow:
     person_seconds: float
     camera_seconds: float
     wifi_seconds: float
+    till_seconds: float
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "window_start", "window_end", "cell_m", "nx", "ny", "cells_json", "person_seconds", "camera_seconds",
-        "wifi_seconds")
+        "wifi_seconds", "till_seconds")
 
     def row(self) -> tuple[object, ...]:
         """Values in ``COLUMNS`` order."""
         return (self.window_start, self.window_end, self.cell_m, self.nx, self.ny,
                 json.dumps([list(c) for c in self.cells], separators=(",", ":")), self.person_seconds,
-                self.camera_seconds, self.wifi_seconds)
+                self.camera_seconds, self.wifi_seconds, self.till_seconds)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "HeatWindow":
         """The inverse of ``row``."""
-        start, end, cell_m, nx, ny, cells, total, camera, wifi = row
+        start, end, cell_m, nx, ny, cells, total, camera, wifi, tills = row
         return cls(start, end, cell_m, nx, ny, tuple((int(i), float(v)) for i, v in json.loads(cells)), total,
-                   camera, wifi)
+                   camera, wifi, tills)
 
 
 @dataclass(frozen=True, slots=True)

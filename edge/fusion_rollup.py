@@ -78,7 +78,8 @@ FUSION_OUTBOX: tuple[tuple[str, str, str], ...] = (
         WHERE window_start >= :start AND window_start < :end ORDER BY window_start, zone"""),
     (const.AGG_FLOOR_HEATMAP, const.SHED_DETAIL, f"""
         SELECT window_start, window_end, json_array(0.0, 0.0) AS origin__json, cell_m, nx, ny,
-               cells_json AS cells__json, person_seconds, camera_seconds, wifi_seconds FROM {const.TABLE_AGG_FLOOR_HEAT}
+               cells_json AS cells__json, person_seconds, camera_seconds, wifi_seconds, till_seconds
+        FROM {const.TABLE_AGG_FLOOR_HEAT}
         WHERE window_start >= :start AND window_start < :end ORDER BY window_start"""),
 )
 

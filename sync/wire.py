@@ -245,6 +245,11 @@ class FloorHeatmapRow(WireModel):
     person_seconds: float = Field(ge=0, description="Sum of the cells")
     camera_seconds: float = Field(ge=0, description="Of which measured by cameras, in the cells they see")
     wifi_seconds: float = Field(ge=0, description="Of which placed by the WiFi layer, in the cells no camera sees")
+    till_seconds: float = Field(
+        ge=0,
+        description="Of which at the tills' cells: customers paying, from the till scans (taken out of the WiFi "
+                    "seconds of the till's zone)",
+    )
 
 
 # -- aggregate messages ---------------------------------------------------------------------------------------

@@ -87,6 +87,11 @@ class BarcodeConfig(DeviceConfig):
         ),
     )
     baudrate: int = Field(default=115200, description="Line speed; one of the standard rates 1200..921600")
+    position: tuple[float, float] | None = Field(
+        default=None,
+        description="For a till scanner: where the customer stands to pay, [x, y] in floor metres (the fused heatmap "
+                    "puts each transaction's customer there)",
+    )
     bytesize: Literal[7, 8] = Field(default=8, description="Data bits per character")
     parity: Literal["N", "E", "O"] = Field(default="N", description="Parity: N none, E even, O odd")
     stopbits: Literal[1, 2] = Field(default=1, description="Stop bits per character")

@@ -43,6 +43,11 @@ see the same numbers. The rules:
   rescaled so the whole grid sums to ``T``: the rest ``max(0, T − camera seconds in view)`` is spread over the
   cells the camera does not see in proportion to WiFi. The camera is exact where it looks; WiFi says where the
   rest of the people were; the camera's occupancy says how many. Overlapping cameras: the larger value per cell.
+* **Tills**: a till scanner with a ``position`` (where the customer pays) holds one person from each transaction's
+  first scan until ``till_pay_s`` after its last, or until the next transaction's first scan if sooner
+  (``till_seconds``). Those person-seconds are taken out of the WiFi-placed seconds of the zone holding the till
+  (the WiFi layer saw the same customers, blurred around the checkout) and put on the till's cell (``place_tills``),
+  so the zones' totals do not change and the till shows as the hot spot it is.
 * **Zone dwell (persons)**: the fused grid summed over each zone (a cell belongs to the first zone containing its
   centre). Without WiFi cells (sniffers without positions), the WiFi zone device-seconds are scaled so that the
   zones sum to ``T``: the same shares, in person-seconds.
@@ -400,6 +405,49 @@ def fuse_heat(camera: F64, coverage: Mask, wifi: F64, total: float) -> FusedHeat
     if weight <= 0.0 or rest <= 0.0:
         return FusedHeat(seen, in_view, 0.0, rest)
     return FusedHeat(seen + elsewhere * (rest / weight), in_view, rest, 0.0)
+
+
+def till_seconds(times: Sequence[float], gap_s: float, pay_s: float, start: float, end: float) -> float:
+    """Person-seconds at one till in ``[start, end)`` from its scan times (ascending; include the scans of the
+    ``gap_s`` before ``start``): each transaction from its first scan to ``pay_s`` after its last, cut at the next
+    transaction's first scan."""
+    bursts: list[list[float]] = []
+    for ts in times:
+        if bursts and ts - bursts[-1][1] <= gap_s:
+            bursts[-1][1] = ts
+        else:
+            bursts.append([ts, ts])
+    total = 0.0
+    for i, (first, last) in enumerate(bursts):
+        stop = last + pay_s if i + 1 == len(bursts) else min(last + pay_s, bursts[i + 1][0])
+        total += max(0.0, min(stop, end) - max(first, start))
+    return total
+
+
+def place_tills(fused: FusedHeat, coverage: Mask, masks: Mapping[str, Mask],
+                tills: Sequence[tuple[tuple[int, int], float]]) -> tuple[FusedHeat, float]:
+    """Move the tills' person-seconds (``((iy, ix), seconds)`` each) out of the WiFi-placed cells of their zone,
+    in proportion, onto the tills' cells; returns the new layer and the seconds placed at tills. A zone gives at
+    most what WiFi placed in it (its tills then share that in proportion to their seconds)."""
+    values = fused.values.copy()
+    wanted: dict[str, list[tuple[tuple[int, int], float]]] = {}
+    for (iy, ix), seconds in tills:
+        zone = next((name for name, mask in masks.items() if mask[iy, ix]), None)
+        if zone is not None and seconds > 0.0 and not coverage[iy, ix]:
+            wanted.setdefault(zone, []).append(((iy, ix), seconds))
+    placed = 0.0
+    for zone, spots in wanted.items():
+        cells = masks[zone] & ~coverage
+        available = float(values[cells].sum())
+        want = sum(seconds for _, seconds in spots)
+        moved = min(want, available)
+        if moved <= 0.0:
+            continue
+        values[cells] *= (available - moved) / available
+        for (iy, ix), seconds in spots:
+            values[iy, ix] += moved * seconds / want
+        placed += moved
+    return FusedHeat(values, fused.camera, fused.wifi - placed, fused.unplaced), placed
 
 
 def zone_seconds(values: F64, masks: Mapping[str, Mask]) -> dict[str, float]:

@@ -269,6 +269,11 @@ class TrafficAnalytics(StrictModel):
         description="A camera or WiFi source lagging the others by more than this is not waited for",
     )
     heatmap_cell_m: float = Field(default=0.5, gt=0, le=10, description="Cell size of the fused floor heatmap in m")
+    till_pay_s: float = Field(
+        default=30.0, ge=0, le=600,
+        description="A customer stays this long at the till after the last scan (paying, packing): with a till "
+                    "scanner's position, each transaction puts one person there from its first scan until then",
+    )
 
     @field_validator("window_s")
     @classmethod

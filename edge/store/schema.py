@@ -405,7 +405,8 @@ def _store(db: Database) -> None:
             cells_json TEXT NOT NULL,
             person_seconds REAL NOT NULL,
             camera_seconds REAL NOT NULL,
-            wifi_seconds REAL NOT NULL
+            wifi_seconds REAL NOT NULL,
+            till_seconds REAL NOT NULL
         )""",
         # Per store-local hour: the persons factor (raw and smoothed) and conversion.
         f"""CREATE TABLE {const.TABLE_AGG_STORE_HOURS} (

@@ -29,7 +29,7 @@ from simulators.store.paths import (
     street_end,
     street_y,
 )
-from simulators.store.site import CHECKOUT, ENTRANCE, PROMOTION, Site
+from simulators.store.site import CHECKOUT, CUSTOMER_OFFSET_M, ENTRANCE, PROMOTION, Site
 from simulators.wifi.people import Person, visit_length
 from simulators.wifi.phones import RANDOMIZING_PHONES, STABLE_PHONES, STAFF_DEVICES, DeviceModel
 from simulators.wifi.world import Point
@@ -173,7 +173,7 @@ def _checkout(plans: list[_Plan], site: Site, products: list[Product], rng: rand
         tx, ty = site.tills[till]
         plan.path.go(site, (tx + rng.uniform(-0.3, 0.3), ty + 1.6), plan.speed)
         start = plan.path.wait_until(max(plan.path.t, free[till]))
-        plan.path.walk((tx, ty + 0.6), plan.speed)
+        plan.path.walk((tx, ty + CUSTOMER_OFFSET_M), plan.speed)
         count = min(15, max(1, round(rng.lognormvariate(math.log(4.5), 0.6))))
         picks = rng.sample(promo, min(len(promo), rng.randint(1, 2))) if PROMOTION in plan.zones and promo else []
         items = [*picks, *rng.choices(regular, k=max(0, count - len(picks)))][:count]

@@ -35,6 +35,7 @@ GROUP_SPREAD_M = 0.65  # farthest a group member walks beside the party's own tr
 CLEARANCE_M = 0.3
 LANE_OFFSET_M = 1.0  # entering parties keep this far right of the door centre, leaving parties as far left
 WALL_MARGIN_M = 0.5  # spots are at least this far from the outer walls
+CUSTOMER_OFFSET_M = 0.6  # a paying customer stands this far in front of the till (+y, into the store)
 STREET = Street(y=-4.5, half_width_m=1.2, x_min=-30.0, x_max=55.0)
 ENTRANCE, CHECKOUT, PROMOTION = "entrance", "checkout", "promotion"
 
@@ -166,14 +167,18 @@ def load_site(path: Path = DEFAULT_CONFIG) -> Site:
     tills = sorted(d.name for d in config.devices if isinstance(d, BarcodeConfig) and d.name.startswith("till"))
     if not tills:
         raise ValueError(f"{path}: the store day needs barcode scanners named till-*")
-    return dataclasses.replace(site, tills=_till_spots(site, tills))
+    paying = {d.name: d.position for d in config.devices if isinstance(d, BarcodeConfig) and d.position is not None}
+    return dataclasses.replace(site, tills=_till_spots(site, tills, paying))
 
 
-def _till_spots(site: Site, names: list[str]) -> dict[str, Point]:
-    """Tills spread evenly across the free part of the checkout zone, at half its depth."""
+def _till_spots(site: Site, names: list[str], paying: dict[str, tuple[float, float]]) -> dict[str, Point]:
+    """Where each till's cashier scans: ``CUSTOMER_OFFSET_M`` behind where its config says the customer pays, or
+    (no position in the config) spread evenly across the free part of the checkout zone, at half its depth."""
     polygon = site.world.zone(CHECKOUT).polygon
     xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
     lo, hi, y = min(xs), max(xs), (min(ys) + max(ys)) / 2
     if site.blocked(lo, y, 0.6):
         lo = site.keep_out[1] + 0.6  # the checkout's left end is under the door camera's keep-out
-    return {name: (lo + (hi - lo) * (i + 1) / (len(names) + 1), y) for i, name in enumerate(names)}
+    spread = {name: (lo + (hi - lo) * (i + 1) / (len(names) + 1), y) for i, name in enumerate(names)}
+    return {name: (paying[name][0], paying[name][1] - CUSTOMER_OFFSET_M) if name in paying else spread[name]
+            for name in names}

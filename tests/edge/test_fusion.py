@@ -160,3 +160,28 @@ def test_dwell_histogram__fixed_bins_lower_edge_inclusive() -> None:
     assert list(histogram) == ["0-5", "5-10", "10-15", "15-20", "20-30", "30-45", "45-60", "60-90", "90-120", "120+"]
     assert (histogram["0-5"], histogram["5-10"], histogram["90-120"], histogram["120+"]) == (2, 1, 1, 2)
     assert sum(histogram.values()) == 6
+
+
+def test_till_seconds__first_scan_to_pay_time_after_the_last_cut_at_the_next_customer_and_the_window() -> None:
+    times = [100.0, 103.0, 110.0, 150.0, 152.0]  # customer 1 scans 100-110, customer 2 from 150
+    assert fusion.till_seconds(times, gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == (140 - 100) + (182 - 150)
+    assert fusion.till_seconds(times, gap_s=15.0, pay_s=60.0, start=0.0, end=1000.0) == (150 - 100) + (212 - 150)
+    assert fusion.till_seconds(times, gap_s=15.0, pay_s=30.0, start=120.0, end=160.0) == (140 - 120) + (160 - 150)
+    assert fusion.till_seconds([], gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == 0.0
+
+
+def test_place_tills__moves_seconds_from_the_tills_zone_onto_its_cell_and_keeps_every_zone_total() -> None:
+    grid = fusion.Grid(1.0, 4, 2)
+    masks = {"checkout": fusion.rect_mask(grid, 0, 0, 2, 2), "aisle": fusion.rect_mask(grid, 2, 0, 4, 2)}
+    coverage = fusion.rect_mask(grid, 0, 0, 1, 1)  # a camera sees cell (0, 0)
+    values = np.array([[5.0, 10.0, 10.0, 10.0], [10.0, 10.0, 10.0, 10.0]])
+    fused = fusion.FusedHeat(values, camera=5.0, wifi=75.0, unplaced=0.0)
+    one, placed = fusion.place_tills(fused, coverage, masks, [((1, 1), 12.0)])
+    assert placed == 12.0 and one.values[1, 1] == pytest.approx(10.0 * 18 / 30 + 12.0)
+    assert one.values[0, 0] == 5.0, "the camera's cells are left alone"
+    assert fusion.zone_seconds(one.values, masks) == pytest.approx(fusion.zone_seconds(values, masks))
+    # Two tills wanting more than WiFi placed in their zone share what there is, in proportion.
+    two, placed = fusion.place_tills(fused, coverage, masks, [((1, 1), 20.0), ((1, 0), 40.0)])
+    assert placed == pytest.approx(30.0) and (two.values[1, 1], two.values[1, 0]) == pytest.approx((10.0, 20.0))
+    assert two.values[0, 1] == pytest.approx(0.0) and two.values[0, 0] == 5.0
+    assert two.wifi == pytest.approx(45.0) and two.values[0, 2:].tolist() == [10.0, 10.0]
