@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from edge import const
 from edge.analytics import (
@@ -65,7 +66,9 @@ class WifiRollup:
         self.sites = site_map(sniffer_sites(config), config.floor_plan)
         self.presence = PresenceEstimator(settings, self.sites)
         self.visits = VisitTracker(settings, self.sites)
-        self.zones = ZoneTracker(settings, self.sites, floor=config.floor_plan if config.floor_plan.zones else None)
+        tz = ZoneInfo(config.timezone)
+        self.zones = ZoneTracker(settings, self.sites, floor=config.floor_plan if config.floor_plan.zones else None,
+                                 store_open=lambda ts: config.opening_hours.is_open(ts, tz))
         self.last_id = 0
         self.max_ts: float | None = None
         self.period: float | None = None

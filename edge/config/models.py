@@ -2,6 +2,7 @@
 
 import re
 import zoneinfo
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Self, Union
 
@@ -28,6 +29,15 @@ class OpeningHours(StrictModel):
     fri: HoursRange = "08:00-22:00"
     sat: HoursRange = "08:00-22:00"
     sun: HoursRange = "08:00-22:00"
+
+    def is_open(self, ts: float, tz: zoneinfo.ZoneInfo) -> bool:
+        """Whether the store is open at epoch ``ts`` (its local weekday's range; 'closed' all day)."""
+        local = datetime.fromtimestamp(ts, tz)
+        hours = getattr(self, ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()])
+        if hours == "closed":
+            return False
+        start, end = (int(part[:2]) * 60 + int(part[3:]) for part in hours.split("-"))
+        return start <= local.hour * 60 + local.minute < end
 
 
 Point = tuple[float, float]

@@ -1,6 +1,8 @@
 """Unit tests of the pure WiFi analytics on hand-built sightings: gate, staff, visits, dwell, zones, windows."""
 
 import random
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +22,7 @@ from edge.analytics import (
     site_map,
     summarize_visits,
 )
-from edge.config.models import FloorPlan, VisitRules, WifiAnalytics, Zone
+from edge.config.models import FloorPlan, OpeningHours, VisitRules, WifiAnalytics, Zone
 from edge.events import Sighting
 
 SITES = site_map([
@@ -329,6 +331,33 @@ def test_zones__intervals_are_capped_and_split_at_window_edges() -> None:
     assert windows[400.0 // 60 * 60].zones[0].device_seconds == pytest.approx(20.0)  # 400 → 420
     assert windows[420.0].zones[0].device_seconds == pytest.approx(40.0)
     assert windows[0.0].zones[0].devices == 1
+
+
+def test_zones__a_universal_id_heard_while_the_store_is_closed_is_staff_and_credited_nowhere() -> None:
+    opens_at = 300.0
+    tracker = ZoneTracker(WifiAnalytics(window_s=600), ZONE_SITES, store_open=lambda ts: ts >= opens_at)
+    rows = [sighting(t, "printer", -60, "a") for t in range(0, 1200, 20)]  # there before opening, all day
+    rows += [sighting(t, "shopper", -60, "a") for t in range(400, 1000, 20)]  # universal, arrives after opening
+    rows += [sighting(t, f"burst-{t}", -60, "a", randomized=True) for t in range(100, 200, 20)]  # closed, random
+    tracker.feed(sorted(rows, key=lambda r: r.ts))
+    saved = tracker.to_json()
+    windows = tracker.close(1800.0)
+    assert tracker.heard_closed == {"printer"}
+    # Window 0: the shopper from 400 s and five random bursts (60 s each); window 1: the shopper until 980 + 60 s.
+    assert [sum(z.devices for z in w.zones) for w in windows[:2]] == [6, 1]
+    assert sum(z.device_seconds for w in windows for z in w.zones) == pytest.approx((980 - 400 + 60) + 5 * 60)
+    restored = ZoneTracker(WifiAnalytics(window_s=600), ZONE_SITES)
+    restored.load_json(saved)
+    assert restored.heard_closed == {"printer"}
+
+
+def test_opening_hours__open_within_the_local_weekday_range() -> None:
+    hours = OpeningHours(mon="08:00-20:00", tue="closed")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    monday_8 = datetime(2026, 11, 30, 8, 0, tzinfo=shanghai).timestamp()
+    assert hours.is_open(monday_8, shanghai) and not hours.is_open(monday_8 - 1, shanghai)
+    assert hours.is_open(monday_8 + 12 * 3600 - 1, shanghai) and not hours.is_open(monday_8 + 12 * 3600, shanghai)
+    assert not hours.is_open(monday_8 + 24 * 3600 + 3 * 3600, shanghai), "Tuesday is closed"
 
 
 def test_zones__sightings_below_the_gate_are_outside() -> None:
