@@ -159,7 +159,7 @@ def render_png(heat: FloorHeat, plan: FloorPlan | None, title: str) -> "npt.NDAr
     width_m, depth_m = nx * heat.cell_m, ny * heat.cell_m
     ppm = max(8, min(60, int(900 / max(width_m, depth_m, 1e-6))))  # pixels per metre: ~900 px on the long side
     map_w, map_h = max(1, round(width_m * ppm)), max(1, round(depth_m * ppm))
-    peak = float(heat.values.max())
+    peak, clipped = colour_top(heat.values)
     scaled = np.zeros_like(heat.values) if peak <= 0 else np.clip(heat.values / peak, 0.0, 1.0)
     colours = cv2.applyColorMap(np.asarray(scaled * 255, dtype=np.uint8), cv2.COLORMAP_TURBO)
     colours = cv2.resize(colours, (map_w, map_h), interpolation=cv2.INTER_NEAREST)
@@ -204,8 +204,8 @@ def render_png(heat: FloorHeat, plan: FloorPlan | None, title: str) -> "npt.NDAr
     cv2.rectangle(image, (bar_x, bar_top), (bar_x + 20, bar_top + bar_h), (0, 0, 0), 1)
     for fraction in (1.0, 0.5, 0.0):
         y = bar_top + round((1 - fraction) * (bar_h - 1))
-        cv2.putText(image, _number(peak * fraction, peak), (bar_x + 26, y + 5), font, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        label = _number(peak * fraction, peak) + ("+" if clipped and fraction == 1.0 else "")
+        cv2.putText(image, label, (bar_x + 26, y + 5), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     legend = [heat.units, f"per {heat.cell_m:g} m cell"]
     for i, text in enumerate(legend):
         cv2.putText(image, text, (bar_x - 5, bar_top + bar_h + 20 + 18 * i), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -219,6 +219,16 @@ def render_png(heat: FloorHeat, plan: FloorPlan | None, title: str) -> "npt.NDAr
     if image.shape[0] < swatch_y + 44:
         image = np.vstack([image, np.full((swatch_y + 44 - image.shape[0], image.shape[1], 3), 255, np.uint8)])
     return np.asarray(image, dtype=np.uint8)
+
+
+def colour_top(values: "npt.NDArray[np.float64]") -> tuple[float, bool]:
+    """The top of the colour scale: the peak, or the 99th percentile of the occupied cells when a few cells (the
+    tills) exceed it more than twice and would leave the rest of the floor in one colour; and whether it clips."""
+    occupied = values[values > 0]
+    if occupied.size == 0:
+        return 0.0, False
+    peak, p99 = float(occupied.max()), float(np.percentile(occupied, 99))
+    return (p99, True) if peak > 2.0 * p99 else (peak, False)
 
 
 def encode_png(image: "npt.NDArray[np.uint8]") -> bytes:

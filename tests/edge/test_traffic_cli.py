@@ -169,3 +169,15 @@ def test_report_html__one_self_contained_file_with_the_numbers(config_file: Path
     for expected in ("Store fz-0001", "Monday 02 March 2026", "80", "40.0%", "front", "back", "12:00 *"):
         assert expected in words, expected
     assert "not closed yet" in words
+
+
+def test_heatmap_colour_top__a_few_hot_cells_do_not_flatten_the_rest_of_the_floor() -> None:
+    from edge.reports.heatmap import colour_top
+
+    floor = np.linspace(1.0, 100.0, 400).reshape(20, 20)
+    assert colour_top(floor) == (100.0, False)
+    with_tills = floor.copy()
+    with_tills[3, 4] = with_tills[3, 7] = 5000.0  # two tills
+    top, clipped = colour_top(with_tills)
+    assert clipped and top == pytest.approx(np.percentile(with_tills, 99))
+    assert colour_top(np.zeros((3, 3))) == (0.0, False)
