@@ -102,17 +102,20 @@ def hour_counts(conn: sqlite3.Connection, setup: Setup, first: float, last: floa
         hour = setup.hour_start(float(start))
         entries[hour] = entries.get(hour, 0) + int(count)
     inside: dict[float, int] = {}
+    visitors: dict[float, int] = {}
     passers: dict[float, list[int]] = {}
     for start, dwell, bursts in conn.execute(f"SELECT start, dwell_s, bursts FROM {const.TABLE_WIFI_VISITS} "
                                              "WHERE start >= ? AND start < ?", (first, end)):
         hour = setup.hour_start(float(start))
-        if float(dwell) >= setup.passerby_max_s:
-            inside[hour] = inside.get(hour, 0) + 1
-        else:
+        if float(dwell) < setup.passerby_max_s:
             passers.setdefault(hour, []).append(int(bursts))
+            continue
+        inside[hour] = inside.get(hour, 0) + 1
+        if fusion.stay_estimate(float(dwell), int(bursts)) >= setup.visitor_min_s:
+            visitors[hour] = visitors.get(hour, 0) + 1
     hours = [first + i * HOUR_S for i in range(round((last - first) / HOUR_S) + 1)]
     return [fusion.HourCounts(h, entries.get(h), inside.get(h, 0) if setup.wifi else None,
-                              len(passers.get(h, ())), sum(passers.get(h, ()))) for h in hours]
+                              len(passers.get(h, ())), sum(passers.get(h, ())), visitors.get(h, 0)) for h in hours]
 
 
 @dataclass(slots=True)
@@ -247,7 +250,7 @@ def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.Factor
     factor = estimate.factor
     visits = [(span, bursts) for begin, span, bursts in inputs.visits if start <= begin < end]
     wifi = fusion.WifiVisits.split(visits, setup.passerby_max_s, setup.visitor_min_s) if setup.wifi else None
-    people = fusion.persons(entries, wifi, factor, estimate.detection)
+    people = fusion.persons(entries, wifi, factor, estimate.detection, estimate.visitor_share)
     transactions = sum(fusion.count_transactions(times, setup.gap_s, start, end)
                        for times in inputs.scans.values()) if setup.tills else None
     footfall = FootfallWindow(

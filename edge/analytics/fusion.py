@@ -29,9 +29,12 @@ see the same numbers. The rules:
   gives ``μ`` and the share heard ``p = 1 − e^−μ`` (``detection_share``, at least ``MIN_DETECTION``). Bursts and
   visits are pooled over the factor's look-back with its weights; with fewer than ``min_visitors`` passerby
   visits there, no correction (``p`` = 1).
-* **Visitors, quick visits and passersby (persons)**: each WiFi count × the hour's factor (the passers' phones are
-  assumed to be the same mix as the shoppers'), passersby ÷ ``p``; without WiFi, visitors = camera entries and
-  the rest is unknown.
+* **Visitors, quick visits and passersby (persons)**: with a camera, its entries are split by the WiFi's
+  *visitor share* (visitors ÷ visits inside, pooled over the factor's look-back with its weights: WiFi measures the
+  proportion, the camera the count) into visitors and quick visits; without a camera (or with fewer than
+  ``min_visitors`` visits inside in the look-back), each WiFi count × the factor. Passersby are the WiFi count ×
+  the factor ÷ ``p`` (the passers' phones are assumed to be the same mix as the shoppers'). Without WiFi,
+  visitors = camera entries and the rest is unknown.
   Capture rate = people who came in ÷ (people who came in + passersby), people who came in being the camera's
   entries (WiFi visits inside × factor without a camera).
 * **Transactions**: on each till, a scan more than ``gap_s`` after the previous scan on that till starts a
@@ -102,6 +105,7 @@ class HourCounts:
     wifi_inside: int | None
     passers: int = 0
     passer_bursts: int = 0
+    wifi_visitors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class FactorEstimate:
     factor: float
     weight: float
     detection: float | None = None
+    visitor_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +141,7 @@ def persons_factors(hours: Sequence[HourCounts], settings: FactorSettings) -> li
     """The smoothed factor of every hour (see the module docstring), in the order given (hour starts ascending)."""
     out: list[FactorEstimate] = []
     for i, hour in enumerate(hours):
-        num = den = passers = bursts = 0.0
+        num = den = passers = bursts = visitors = inside = 0.0
         for past in hours[: i + 1]:
             age_h = (hour.hour_start - past.hour_start) / 3600.0
             if age_h >= settings.lookback_h:
@@ -144,6 +149,8 @@ def persons_factors(hours: Sequence[HourCounts], settings: FactorSettings) -> li
             weight = 0.5 ** (age_h / settings.halflife_h)
             passers += weight * past.passers
             bursts += weight * past.passer_bursts
+            visitors += weight * past.wifi_visitors
+            inside += weight * (past.wifi_inside or 0)
             if not _usable(past, settings.min_visitors):
                 continue
             num += weight * float(past.entries or 0)
@@ -153,7 +160,8 @@ def persons_factors(hours: Sequence[HourCounts], settings: FactorSettings) -> li
         raw = (hour.entries or 0) / hour.wifi_inside if _usable(hour, settings.min_visitors) and hour.wifi_inside \
             else None
         detection = detection_share(bursts / passers) if passers >= settings.min_visitors else None
-        out.append(FactorEstimate(hour.hour_start, raw, factor, den, detection))
+        share = visitors / inside if inside >= settings.min_visitors else None
+        out.append(FactorEstimate(hour.hour_start, raw, factor, den, detection, share))
     return out
 
 
@@ -228,15 +236,20 @@ class Persons:
     capture_rate: float | None
 
 
-def persons(entries: int | None, wifi: WifiVisits | None, factor: float, detection: float | None = None) -> Persons:
-    """Each WiFi count × factor, passersby ÷ the detection share; people who came in are the camera's entries when
-    there is a camera."""
+def persons(entries: int | None, wifi: WifiVisits | None, factor: float, detection: float | None = None,
+            visitor_share: float | None = None) -> Persons:
+    """People who came in (the camera's entries when there is a camera), split by the visitor share when known,
+    else each WiFi count × factor; passersby × factor ÷ the detection share (see the module docstring)."""
     if wifi is None:
         came_in = float(entries or 0)
         return Persons(came_in, came_in, None, None, None)
     came_in = float(entries) if entries is not None else wifi.inside * factor
     passersby = wifi.passersby * factor / (detection or 1.0)
-    return Persons(came_in, wifi.visitors * factor, wifi.quick * factor, passersby, capture_rate(came_in, passersby))
+    if entries is not None and visitor_share is not None:
+        visitors, quick = came_in * visitor_share, came_in * (1.0 - visitor_share)
+    else:
+        visitors, quick = wifi.visitors * factor, wifi.quick * factor
+    return Persons(came_in, visitors, quick, passersby, capture_rate(came_in, passersby))
 
 
 def count_transactions(times: Sequence[float], gap_s: float, start: float, end: float) -> int:

@@ -67,12 +67,22 @@ def test_persons_factors__passerby_detection_pools_bursts_over_the_lookback() ->
     assert few[0].detection is None, "under min_visitors passerby visits: no correction"
 
 
+def test_persons_factors__visitor_share_pools_visitors_over_visits_inside() -> None:
+    hours = [HourCounts(0.0, 30, 10, wifi_visitors=8), HourCounts(H, 40, 4, wifi_visitors=1)]
+    first, second = fusion.persons_factors(hours, SETTINGS)
+    assert first.visitor_share == pytest.approx(0.8)
+    assert second.visitor_share == pytest.approx((0.5 * 8 + 1) / (0.5 * 10 + 4))
+    assert fusion.persons_factors([HourCounts(0.0, 30, 4, wifi_visitors=4)], SETTINGS)[0].visitor_share is None
+
+
 def test_persons__wifi_counts_times_factor_and_capture_from_the_entries() -> None:
     both = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0)
     assert (both.came_in, both.visitors, both.quick, both.passersby) == (20.0, 16.0, 4.0, 60.0)
     assert both.capture_rate == pytest.approx(20 / 80)
     half_heard = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0, detection=0.5)
     assert (half_heard.visitors, half_heard.passersby) == (16.0, 120.0)
+    shared = fusion.persons(20, WifiVisits(visitors=8, quick=2, passersby=30), factor=2.0, visitor_share=0.75)
+    assert (shared.came_in, shared.visitors, shared.quick) == (20.0, 15.0, 5.0), "the camera's entries, split"
     camera_only = fusion.persons(20, None, factor=2.0)
     assert (camera_only.came_in, camera_only.visitors, camera_only.passersby, camera_only.capture_rate) == \
         (20.0, 20.0, None, None)
