@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,13 +55,20 @@ class FloorHeat:
 
 def camera_views(conn: sqlite3.Connection, since: float, until: float, camera: str | None = None) -> tuple[Rect, ...]:
     """The floor rectangles the cameras' heatmap grids cover in ``[since, until)``."""
-    sql = (f"SELECT DISTINCT origin_x, origin_y, origin_x + cell_m * nx, origin_y + cell_m * ny FROM "
-           f"{const.TABLE_AGG_CAMERA_HEATMAP} WHERE window_start >= ? AND window_start < ?")
+    rows = _camera_rows(conn, "DISTINCT origin_x, origin_y, origin_x + cell_m * nx, origin_y + cell_m * ny", since,
+                        until, camera)
+    return tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in rows)
+
+
+def _camera_rows(conn: sqlite3.Connection, columns: str, since: float, until: float,
+                 camera: str | None) -> list[tuple[Any, ...]]:
+    """``columns`` of the camera heatmap windows in ``[since, until)``, of one camera or all."""
+    sql = f"SELECT {columns} FROM {const.TABLE_AGG_CAMERA_HEATMAP} WHERE window_start >= ? AND window_start < ?"
     args: list[object] = [since, until]
     if camera is not None:
         sql += " AND camera = ?"
         args.append(camera)
-    return tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in conn.execute(sql, args))
+    return [tuple(row) for row in conn.execute(sql, args)]
 
 
 def load_camera_heat(conn: sqlite3.Connection, since: float, until: float, camera_name: str | None,
@@ -71,13 +78,8 @@ def load_camera_heat(conn: sqlite3.Connection, since: float, until: float, camer
     The raster uses the finest cell size stored; cells of coarser grids are added at their centres. Without
     ``bounds`` (no floor plan) it covers what the cameras see.
     """
-    sql = (f"SELECT window_start, origin_x, origin_y, cell_m, nx, ny, cells_json FROM "
-           f"{const.TABLE_AGG_CAMERA_HEATMAP} WHERE window_start >= ? AND window_start < ?")
-    args: list[object] = [since, until]
-    if camera_name is not None:
-        sql += " AND camera = ?"
-        args.append(camera_name)
-    rows = conn.execute(sql, args).fetchall()
+    rows = _camera_rows(conn, "window_start, origin_x, origin_y, cell_m, nx, ny, cells_json", since, until,
+                        camera_name)
     if not rows:
         return None
     cell = min(float(r[3]) for r in rows)

@@ -22,7 +22,7 @@ from simulators.store.curves import arrivals, passerby_rate, shopper_rate
 from simulators.store.model import DoorEvent, ItemScan, Knobs, Party, StoreDay, Transaction
 from simulators.store.paths import (
     STREET_SPEED_M_S,
-    PathBuilder,
+    StorePath,
     passerby,
     staff_member,
     stay,
@@ -49,7 +49,7 @@ class _Plan:
     looks: list[Look]
     speed: float
     street_speed: float
-    path: PathBuilder
+    path: StorePath
     buyer: bool
     zones: list[str]
     rng: random.Random
@@ -88,7 +88,7 @@ def simulate_day(site: Site, day: date, seed: int, hours: tuple[float, float] | 
     _checkout(plans, site, products, random.Random(f"{seed}:checkout"), out)
     _walk_out(plans, site, k, out)
     for plan in plans:
-        people = [plan.path.person(pid, "shopper", off, site.width, site.depth)
+        people = [plan.path.member(pid, "shopper", off, site.width, site.depth)
                   for pid, off in zip(plan.members, plan.offsets, strict=True)]
         out.shoppers.extend(people)
         for person, look in zip(people, plan.looks, strict=True):
@@ -126,7 +126,7 @@ def _walk_in(index: int, t_in: float, site: Site, k: Knobs, seed: int, close_ts:
     start = street_end(rng)
     lane = site.lane_in
     t_kerb = t_in - abs(start[1]) / speed
-    path = PathBuilder(t_kerb - abs(start[0] - lane) / street_speed, start)
+    path = StorePath(t_kerb - abs(start[0] - lane) / street_speed, start)
     path.at(t_kerb, (lane, start[1]))
     path.at(t_in, (lane, 0.0))
     path.walk((lane, site.inner_y), speed)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 from simulators.store.site import STREET, WALL_MARGIN_M, Site
-from simulators.wifi.people import Kind, Person
+from simulators.wifi.people import Kind, PathBuilder, Person
 from simulators.wifi.world import Point
 
 STREET_SPEED_M_S = (1.0, 1.6)
@@ -14,32 +13,8 @@ WINDOW_SHOPPERS = 0.12  # passersby who stop at the shop window for a while
 STAFF_ZONE_WEIGHTS = {"checkout": 2.0, "entrance": 0.4, "promotion": 1.0}  # other zones (aisles) weigh 2
 
 
-class PathBuilder:
-    """Builds one path (waypoints, linear in between) while keeping time monotonic."""
-
-    def __init__(self, t: float, p: Point) -> None:
-        self.ts = [t]
-        self.pts = [p]
-
-    @property
-    def t(self) -> float:
-        """The time of the last waypoint."""
-        return self.ts[-1]
-
-    @property
-    def p(self) -> Point:
-        """The last waypoint."""
-        return self.pts[-1]
-
-    def at(self, t: float, p: Point) -> float:
-        """Be at ``p`` at ``t`` (never before the last waypoint); returns that time."""
-        self.ts.append(max(t, self.t))
-        self.pts.append(p)
-        return self.t
-
-    def walk(self, p: Point, speed: float) -> float:
-        """Walk straight to ``p``; returns the arrival time."""
-        return self.at(self.t + math.dist(self.p, p) / speed, p)
+class StorePath(PathBuilder):
+    """A path in the store day: routes round the camera's keep-out rectangle, waits, and group members' offsets."""
 
     def go(self, site: Site, p: Point, speed: float) -> float:
         """Walk to ``p`` inside the store, round the camera's keep-out rectangle; returns the arrival time."""
@@ -51,7 +26,7 @@ class PathBuilder:
         """Stand where the path is until ``t``."""
         return self.at(t, self.p) if t > self.t else self.t
 
-    def person(self, pid: str, kind: Kind, offset: Point = (0.0, 0.0), width: float | None = None,
+    def member(self, pid: str, kind: Kind, offset: Point = (0.0, 0.0), width: float | None = None,
                depth: float | None = None) -> Person:
         """The path as a ``Person``, shifted by ``offset`` (a group member) and kept off the walls indoors."""
         xs, ys = [], []
@@ -79,7 +54,7 @@ def door_times(ts: list[float] | tuple[float, ...], ys: list[float] | tuple[floa
     return enter, leave
 
 
-def stay(path: PathBuilder, site: Site, zone: str, seconds: float, rng: random.Random, speed: float) -> None:
+def stay(path: StorePath, site: Site, zone: str, seconds: float, rng: random.Random, speed: float) -> None:
     """Spend about ``seconds`` in ``zone``: walk to a few random spots there and linger at each."""
     spots = max(1, min(4, 1 + int(seconds / 120)))
     end = path.t + seconds
@@ -103,7 +78,7 @@ def passerby(pid: str, appear_ts: float, site: Site, rng: random.Random) -> Pers
     speed = rng.uniform(*STREET_SPEED_M_S)
     y = street_y(rng)
     a, b = (STREET.x_min, STREET.x_max) if rng.random() < 0.5 else (STREET.x_max, STREET.x_min)
-    path = PathBuilder(appear_ts, (a, y))
+    path = StorePath(appear_ts, (a, y))
     if rng.random() < WINDOW_SHOPPERS:
         # The window beside the door's camera view: step out of the walking line to it and back.
         x = rng.uniform(site.keep_out[1] + 1.0, site.width - WALL_MARGIN_M)
@@ -112,7 +87,7 @@ def passerby(pid: str, appear_ts: float, site: Site, rng: random.Random) -> Pers
         path.wait_until(path.t + rng.uniform(20.0, 150.0))
         path.walk((x, y), speed)
     path.walk((b, y), speed)
-    return path.person(pid, "passerby")
+    return path.member(pid, "passerby")
 
 
 def staff_member(pid: str, site: Site, t0: float, t1: float, rng: random.Random, till: Point | None) -> Person:
@@ -121,11 +96,11 @@ def staff_member(pid: str, site: Site, t0: float, t1: float, rng: random.Random,
     weights = [STAFF_ZONE_WEIGHTS.get(z, 2.0) for z in zones]
     speed = rng.uniform(0.8, 1.2)
     desk = None if till is None else (till[0], till[1] - 0.9)
-    path = PathBuilder(t0, desk if desk is not None else site.spot(rng.choices(zones, weights)[0], rng))
+    path = StorePath(t0, desk if desk is not None else site.spot(rng.choices(zones, weights)[0], rng))
     while path.t < t1:
         if desk is not None and rng.random() < 0.8:
             path.go(site, desk, speed)
             path.wait_until(path.t + rng.uniform(600.0, 2400.0))
         else:
             stay(path, site, rng.choices(zones, weights)[0], rng.uniform(120.0, 900.0), rng, speed)
-    return path.person(pid, "staff")
+    return path.member(pid, "staff")

@@ -55,8 +55,8 @@ class Person:
         return self.xs[i - 1] + f * (self.xs[i] - self.xs[i - 1]), self.ys[i - 1] + f * (self.ys[i] - self.ys[i - 1])
 
 
-class _Path:
-    """Builds a waypoint list while keeping time monotonic."""
+class PathBuilder:
+    """Builds a waypoint list while keeping time monotonic (the store-day simulator extends it)."""
 
     def __init__(self, t: float, p: Point) -> None:
         self.ts = [t]
@@ -88,7 +88,7 @@ class _Path:
                       enter_ts, exit_ts)
 
 
-def _stay(path: _Path, world: World, zone: str, seconds: float, rng: random.Random, speed: float) -> None:
+def _stay(path: PathBuilder, world: World, zone: str, seconds: float, rng: random.Random, speed: float) -> None:
     """Spend ``seconds`` in ``zone``: walk to a few random spots there and linger at each."""
     spots = max(1, min(5, 1 + int(seconds / 120)))
     end = path.t + seconds
@@ -124,7 +124,7 @@ def shopper(pid: str, enter_ts: float, world: World, rng: random.Random, planned
     door = world.door
     kerb = (door[0], -1.0)
     approach_s = (math.dist(start, kerb) / street_speed) + 1.0 / speed
-    path = _Path(enter_ts - approach_s, start)
+    path = PathBuilder(enter_ts - approach_s, start)
     path.walk(kerb, street_speed)
     path.at(enter_ts, door)
 
@@ -158,7 +158,7 @@ def passerby(pid: str, appear_ts: float, world: World, rng: random.Random) -> Pe
     left_to_right = rng.random() < 0.5
     y = st.y + rng.uniform(-st.half_width_m, st.half_width_m)
     a, b = (st.x_min, st.x_max) if left_to_right else (st.x_max, st.x_min)
-    path = _Path(appear_ts, (a, y))
+    path = PathBuilder(appear_ts, (a, y))
     if rng.random() < 0.15:
         window = (rng.uniform(0.0, world.floor.width_m), -rng.uniform(0.6, 1.2))
         path.walk(window, speed)
@@ -171,7 +171,7 @@ def staff_member(pid: str, world: World, t0: float, t1: float, rng: random.Rando
     """A staff member on shift over [t0, t1], moving between zones (mostly checkout and aisles)."""
     zones = list(world.zone_names)
     weights = [3.0 if z == world.checkout_zone else 0.3 if z == world.entrance_zone else 2.0 for z in zones]
-    path = _Path(t0, world.random_point(rng.choices(zones, weights)[0], rng))
+    path = PathBuilder(t0, world.random_point(rng.choices(zones, weights)[0], rng))
     speed = rng.uniform(*WALK_SPEED_M_S)
     while path.t < t1:
         _stay(path, world, rng.choices(zones, weights)[0], rng.uniform(120.0, 900.0), rng, speed)
