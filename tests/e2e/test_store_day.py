@@ -3,10 +3,11 @@
 compares what the gateway reports with the simulator's ground truth.
 
 Tolerances are issue 7's: daily entries within 2 %, every hour within 5 %, visitors and passersby within 10 %,
-each zone's share of person-seconds within 5 percentage points, and HQ holds every aggregate the store sent; till
-transactions within 10 % (see below). The fused heatmap's correlation with the truth in 2.5 m blocks is 0.902 on a
-quiet machine (bar 0.9, printed by the demo); the tills' hot spots come from the till scans, whose timing a loaded
-machine blurs at 720x, so the test asks for 0.88.
+each zone's share of person-seconds within 5 percentage points, the fused heatmap's correlation with the truth at
+least 0.9 in 2.5 m blocks (at 0.5 m the truth is mostly the noise of which spot each shopper stopped at: even its
+own zone totals spread evenly correlate 0.37 with it), and HQ holds every aggregate the store sent; till
+transactions within 10 % (see below). The WiFi captures and camera clips are replayed by event time, so these
+figures are the same on a loaded machine (0.902 in 2.5 m blocks, here and under the full suite).
 """
 import json
 import subprocess
@@ -36,7 +37,7 @@ def test_store_day__the_daemon_counts_the_simulated_day_and_hq_gets_every_aggreg
         true = figures[f"{persons}_true"]
         assert abs(figures[f"{persons}_counted"] - true) <= 0.10 * true, persons
     assert figures["zone_share_worst_pp"] <= 5.0
-    assert figures["heatmap_correlation"] >= 0.88
+    assert figures["heatmap_correlation"] >= 0.9
     assert figures["esl_updates"].get("confirmed", 0) > 0 and set(figures["esl_updates"]) <= {"confirmed"}
     png, html = Path(figures["heatmap_png"]), Path(figures["report_html"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
