@@ -1,8 +1,9 @@
 """Fused footfall per store-local hour, from the store's aggregate tables: read the inputs, run the fusion, read back.
 
 ``compute_hours`` only reads (camera windows, WiFi windows and visits, till scans) and returns typed results built
-by ``edge.analytics.fusion``; the fusion job (``edge.fusion_rollup``) stores them for HQ and ``stored_hours`` reads
-them back, so the CLI reports show what HQ received for closed hours and the same computation for the rest.
+by ``edge.analytics.fusion`` and ``edge.analytics.floormap``; the fusion job (``edge.fusion_rollup``) stores them for
+HQ and ``stored_hours`` reads them back, so the CLI reports show what HQ received for closed hours and the same
+computation for the rest.
 Hours are store-local (a half-hour time zone has hours starting at :30 UTC); windows of ``traffic.window_s`` tile
 each hour; an input window belongs to the fused window holding its start.
 """
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from edge import const
-from edge.analytics import fusion
+from edge.analytics import floormap, fusion
 from edge.config.models import EdgeConfig
 from edge.footfall_rows import HOUR_S, DwellWindow, FootfallWindow, HeatWindow, HourFusion, ZoneWindow
 
@@ -42,9 +43,9 @@ class Setup:
     passerby_max_s: float
     visitor_min_s: float
     factor: fusion.FactorSettings
-    grid: fusion.Grid
+    grid: floormap.Grid
     zones: tuple[str, ...]
-    masks: dict[str, fusion.Mask] = field(repr=False)
+    masks: dict[str, floormap.Mask] = field(repr=False)
     till_cells: dict[str, tuple[int, int]] = field(default_factory=dict)  # till → (iy, ix) where customers pay
     till_pay_s: float = 30.0
 
@@ -56,18 +57,17 @@ class Setup:
         cameras = tuple(d.name for d in devices if d.type == "camera")
         inner = frozenset((d.name, str(getattr(line, "name", ""))) for d in devices if d.type == "camera"
                           for line in getattr(d, "lines", ()) if not getattr(line, "entrance", True))
-        grid = fusion.Grid.for_floor(plan.width_m, plan.depth_m, traffic.heatmap_cell_m)
+        grid = floormap.Grid.for_floor(plan.width_m, plan.depth_m, traffic.heatmap_cell_m)
         factor = fusion.FactorSettings(traffic.factor_prior, traffic.factor_prior_weight, traffic.factor_halflife_h,
                                        traffic.factor_lookback_h, traffic.factor_min_visitors)
-        spots = {d.name: getattr(d, "position", None) for d in devices if d.name in traffic.tills}
-        till_cells = {name: (int(y // grid.cell_m), int(x // grid.cell_m)) for name, (x, y) in
-                      ((n, p) for n, p in spots.items() if p is not None)
-                      if 0 <= x < grid.nx * grid.cell_m and 0 <= y < grid.ny * grid.cell_m}
+        paying = {d.name: getattr(d, "position", None) for d in devices if d.name in traffic.tills}
+        till_cells = {name: (int(p[1] // grid.cell_m), int(p[0] // grid.cell_m)) for name, p in paying.items()
+                      if p is not None and 0 <= p[0] < grid.nx * grid.cell_m and 0 <= p[1] < grid.ny * grid.cell_m}
         return cls(config.store_id, ZoneInfo(config.timezone), traffic.window_s, cameras, inner,
                    any(d.type == "wifi_probe" for d in devices), tuple(traffic.tills), traffic.transaction_gap_s,
                    traffic.passerby_max_s, config.wifi.visits.visitor_min_s, factor, grid,
                    tuple(z.name for z in plan.zones),
-                   fusion.zone_masks(grid, [(z.name, z.polygon) for z in plan.zones]), till_cells, traffic.till_pay_s)
+                   floormap.zone_masks(grid, [(z.name, z.polygon) for z in plan.zones]), till_cells, traffic.till_pay_s)
 
     def hour_start(self, ts: float) -> float:
         """Start (epoch seconds) of the store-local hour holding ``ts``."""
@@ -195,20 +195,20 @@ def _load(conn: sqlite3.Connection, setup: Setup, hour: float) -> _Inputs:
 
 
 def _camera_layer(setup: Setup, rows: Iterable[tuple[float, str, float, float, float, int, int, str]],
-                  ) -> tuple[fusion.F64, fusion.Mask]:
+                  ) -> tuple[floormap.F64, floormap.Mask]:
     """Camera person-seconds on the floor grid (the larger per cell where cameras overlap) and their coverage."""
     grid = setup.grid
-    per_camera: dict[str, fusion.F64] = {}
+    per_camera: dict[str, floormap.F64] = {}
     coverage = grid.zeros().astype(bool)
     for _start, camera, ox, oy, cell_m, nx, ny, cells_json in rows:
-        coverage |= fusion.rect_mask(grid, ox, oy, ox + nx * cell_m, oy + ny * cell_m)
+        coverage |= floormap.rect_mask(grid, ox, oy, ox + nx * cell_m, oy + ny * cell_m)
         cells = json.loads(cells_json)
         if not cells:
             continue
         index = [int(c[0]) for c in cells]
         xs = [ox + (i % nx + 0.5) * cell_m for i in index]
         ys = [oy + (i // nx + 0.5) * cell_m for i in index]
-        layer = fusion.bin_points(grid, xs, ys, [float(c[1]) for c in cells])
+        layer = floormap.bin_points(grid, xs, ys, [float(c[1]) for c in cells])
         per_camera[camera] = per_camera[camera] + layer if camera in per_camera else layer
     out = grid.zeros()
     for layer in per_camera.values():
@@ -216,16 +216,7 @@ def _camera_layer(setup: Setup, rows: Iterable[tuple[float, str, float, float, f
     return out, coverage
 
 
-def camera_layer(conn: sqlite3.Connection, setup: Setup, start: float, end: float) -> tuple[fusion.F64, fusion.Mask]:
-    """The camera layer summed over ``[start, end)`` on the floor grid, and where the cameras see."""
-    rows = conn.execute(
-        f"""SELECT window_start, camera, origin_x, origin_y, cell_m, nx, ny, cells_json
-            FROM {const.TABLE_AGG_CAMERA_HEATMAP} WHERE window_start >= ? AND window_start < ?""", (start, end))
-    return _camera_layer(setup, ((float(r[0]), str(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]),
-                                  int(r[6]), str(r[7])) for r in rows))
-
-
-def wifi_layer(conn: sqlite3.Connection, setup: Setup, start: float, end: float) -> fusion.F64:
+def wifi_layer(conn: sqlite3.Connection, setup: Setup, start: float, end: float) -> floormap.F64:
     """WiFi device-seconds summed over ``[start, end)`` on the floor grid."""
     rows = conn.execute(
         f"SELECT x, y, sum(device_seconds) FROM {const.TABLE_AGG_WIFI_CELLS} WHERE window_start >= ? "
@@ -233,13 +224,13 @@ def wifi_layer(conn: sqlite3.Connection, setup: Setup, start: float, end: float)
     if not rows:
         return setup.grid.zeros()
     xs, ys, seconds = zip(*rows, strict=True)
-    return fusion.bin_points(setup.grid, xs, ys, seconds)
+    return floormap.bin_points(setup.grid, xs, ys, seconds)
 
 
 # -- the computation ---------------------------------------------------------------------------------------------
 
 
-def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.FactorEstimate, coverage: fusion.Mask,
+def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.FactorEstimate, coverage: floormap.Mask,
             ) -> tuple[FootfallWindow, DwellWindow, tuple[ZoneWindow, ...], HeatWindow]:
     end = start + setup.window_s
     occ = fusion.store_occupancy(inputs.occupancy, inputs.before, start, end)
@@ -266,22 +257,22 @@ def _window(setup: Setup, inputs: _Inputs, start: float, estimate: fusion.Factor
                         {label: round(count * factor, 2) for label, count in bins.items()})
     camera, _ = _camera_layer(setup, (r for r in inputs.camera_rows if start <= r[0] < end))
     cells = inputs.wifi_cells.get(start, [])
-    placed = fusion.bin_points(setup.grid, [c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells]) \
+    placed = floormap.bin_points(setup.grid, [c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells]) \
         if cells else setup.grid.zeros()
-    fused = fusion.fuse_heat(camera, coverage, placed, total)
-    at_tills = [(cell, fusion.till_seconds(inputs.scans.get(till, []), setup.gap_s, setup.till_pay_s, start, end))
+    fused = floormap.fuse_heat(camera, coverage, placed, total)
+    at_tills = [(cell, floormap.till_seconds(inputs.scans.get(till, []), setup.gap_s, setup.till_pay_s, start, end))
                 for till, cell in setup.till_cells.items()]
-    fused, till_seconds = fusion.place_tills(fused, coverage, setup.masks, at_tills)
+    fused, till_seconds = floormap.place_tills(fused, coverage, setup.masks, at_tills)
     device_seconds = inputs.zones.get(start)
     if cells or not device_seconds:
-        by_zone = fusion.zone_seconds(fused.values, setup.masks)
+        by_zone = floormap.zone_seconds(fused.values, setup.masks)
     else:
-        by_zone = fusion.scaled_shares(device_seconds, setup.zones, total)
+        by_zone = floormap.scaled_shares(device_seconds, setup.zones, total)
     zone_total = sum(by_zone.values())
     zones = tuple(ZoneWindow(start, end, zone, round(seconds, 1), _r(fusion.ratio(seconds, zone_total), 4),
                              _r(device_seconds.get(zone, 0.0), 1) if device_seconds is not None else None)
                   for zone, seconds in by_zone.items())
-    sparse = fusion.sparse(fused.values)
+    sparse = floormap.sparse(fused.values)
     heat = HeatWindow(start, end, setup.grid.cell_m, setup.grid.nx, setup.grid.ny, sparse,
                       round(sum(s for _, s in sparse), 1), round(fused.camera, 1), round(fused.wifi, 1),
                       round(till_seconds, 1))

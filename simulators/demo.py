@@ -205,7 +205,7 @@ few metres, and at 0.5 m the truth itself is mostly the noise of which random sh
 
 def _accuracy(workdir: Path, config: Path, truth: dict[str, Any], day: date) -> dict[str, Any]:
     """The gateway's day (what ``edge traffic`` and ``edge report`` show) against the ground truth."""
-    from edge.analytics import fusion
+    from edge.analytics import floormap
     from edge.cli.common import load
     from edge.reports.day import load_day
 
@@ -215,11 +215,11 @@ def _accuracy(workdir: Path, config: Path, truth: dict[str, Any], day: date) -> 
     finally:
         conn.close()
     grid = truth["heatmap"]
-    true_heat = fusion.dense(fusion.Grid(grid["cell_m"], grid["nx"], grid["ny"]), grid["day"])
+    true_heat = floormap.dense(floormap.Grid(grid["cell_m"], grid["nx"], grid["ny"]), grid["day"])
     same = report.heat.shape == true_heat.shape
-    blocks = fusion.heatmap_correlation(fusion.block_sum(report.heat, HEAT_BLOCK),
-                                        fusion.block_sum(true_heat, HEAT_BLOCK)) if same else 0.0
-    cells = fusion.heatmap_correlation(report.heat, true_heat) if same else 0.0
+    blocks = floormap.heatmap_correlation(floormap.block_sum(report.heat, HEAT_BLOCK),
+                                        floormap.block_sum(true_heat, HEAT_BLOCK)) if same else 0.0
+    cells = floormap.heatmap_correlation(report.heat, true_heat) if same else 0.0
     seconds = truth["zones"]["person_seconds"]
     true_share = {name: value / max(1.0, sum(seconds.values())) for name, value in seconds.items()}
     our_share = {zone.zone: zone.share or 0.0 for zone in report.zones}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from edge.analytics import fusion
+from edge.analytics import floormap, fusion
 from edge.config.models import EdgeConfig
 from edge.footfall import HOUR_S, HourFusion, Setup, hours_between, load_hours
 
@@ -74,8 +74,8 @@ class DayReport:
     mean_dwell_s: float | None
     time_in_store_s: float | None
     zones: tuple[ZoneLine, ...]
-    heat: fusion.F64
-    grid: fusion.Grid
+    heat: floormap.F64
+    grid: floormap.Grid
     final: bool
 
     @property
@@ -155,7 +155,7 @@ def build_day(setup: Setup, day: date, hours: Sequence[HourFusion]) -> DayReport
     heat = setup.grid.zeros()
     for h in active:
         for w in h.heat:
-            heat += fusion.dense(setup.grid, w.cells)
+            heat += floormap.dense(setup.grid, w.cells)
     time_in_store = fusion.ratio(totals.person_seconds, totals.came_in)
     return DayReport(setup.store_id, day, str(setup.tz), start, end, lines, totals, curve, visits, persons,
                      weighted / counted if counted else None, time_in_store, zones, heat, setup.grid,

@@ -6,7 +6,7 @@ Layers (all on floor metres, y growing away from the floor's origin corner, draw
   driver landed);
 * ``wifi``: WiFi device-seconds per cell (phones placed by RSSI; shares are meaningful, absolute seconds are not
   person-seconds);
-* ``fused``: the fusion job's floor heatmap in person-seconds (``edge.analytics.fusion.fuse_heat``).
+* ``fused``: the fusion job's floor heatmap in person-seconds (``edge.analytics.floormap.fuse_heat``).
 
 OpenCV is imported only by the PNG functions.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge import const
-from edge.analytics import fusion
+from edge.analytics import floormap
 from edge.config.models import FloorPlan
 from edge.footfall import Setup, hours_between, load_hours, wifi_layer
 
@@ -37,7 +37,7 @@ class FloorHeat:
     """A layer on one floor raster: ``values[iy, ix]`` for the cell whose corner is ``(x0 + ix·cell_m, y0 +
     iy·cell_m)``; ``windows`` summed, the first and last window start; ``views`` the camera grids' rectangles."""
 
-    values: fusion.F64
+    values: floormap.F64
     x0: float
     y0: float
     cell_m: float
@@ -113,7 +113,7 @@ def load_fused_heat(conn: sqlite3.Connection, setup: Setup, since: float, until:
     for hour in load_hours(conn, setup, hours_between(setup, since, until)):
         for window in hour.heat:
             if since <= window.window_start < until:
-                heat += fusion.dense(setup.grid, window.cells)
+                heat += floormap.dense(setup.grid, window.cells)
                 starts.append(window.window_start)
     if not starts:
         return None
@@ -143,7 +143,7 @@ def zone_totals(heat: FloorHeat, plan: FloorPlan | None) -> dict[str, float]:
     taken = np.zeros_like(heat.values, dtype=bool)
     out: dict[str, float] = {}
     for zone in plan.zones:
-        mask = fusion.points_in_polygon(gx, gy, zone.polygon) & ~taken
+        mask = floormap.points_in_polygon(gx, gy, zone.polygon) & ~taken
         taken |= mask
         out[zone.name] = round(float(heat.values[mask].sum()), 1)
     return out
@@ -282,7 +282,7 @@ def render_text(heat: FloorHeat, plan: FloorPlan | None, title: str, *, color: b
     """The layer as text: two characters per cell (coarsened to fit ``max_width``), shade characters (and ANSI
     background colours with ``color``), zone names at their corners, then the legend and the zone totals."""
     factor = max(1, -(-2 * heat.values.shape[1] // max_width))
-    values = fusion.block_sum(heat.values, factor)
+    values = floormap.block_sum(heat.values, factor)
     cell_m = heat.cell_m * factor
     peak = float(values.max())
     ny, nx = values.shape

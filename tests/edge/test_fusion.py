@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge.analytics import fusion
+from edge.analytics import floormap, fusion
 from edge.analytics.fusion import FactorSettings, HourCounts, OccupancySample, WifiVisits
 
 H = 3600.0
@@ -117,52 +117,52 @@ def test_store_occupancy__trapezoid_between_window_ends_summed_over_cameras() ->
 
 
 def test_fuse_heat__camera_where_it_sees_and_wifi_shares_the_rest_of_the_total() -> None:
-    grid = fusion.Grid.for_floor(4.0, 2.0, 1.0)
-    coverage = fusion.rect_mask(grid, 0.0, 0.0, 2.0, 2.0)
+    grid = floormap.Grid.for_floor(4.0, 2.0, 1.0)
+    coverage = floormap.rect_mask(grid, 0.0, 0.0, 2.0, 2.0)
     camera = grid.zeros()
     camera[0, 0] = 10.0
     wifi = grid.zeros()
     wifi[1, 0], wifi[0, 2], wifi[1, 3] = 1.0, 3.0, 1.0  # the first is in view: the camera wins there
-    fused = fusion.fuse_heat(camera, coverage, wifi, total=30.0)
+    fused = floormap.fuse_heat(camera, coverage, wifi, total=30.0)
     expected = grid.zeros()
     expected[0, 0], expected[0, 2], expected[1, 3] = 10.0, 15.0, 5.0
     np.testing.assert_allclose(fused.values, expected)
     assert (fused.camera, fused.wifi, fused.unplaced) == (10.0, 20.0, 0.0)
-    short = fusion.fuse_heat(camera, coverage, wifi, total=8.0)
+    short = floormap.fuse_heat(camera, coverage, wifi, total=8.0)
     assert short.values.sum() == pytest.approx(10.0) and short.wifi == 0.0
-    blind = fusion.fuse_heat(camera, coverage, grid.zeros(), total=30.0)
+    blind = floormap.fuse_heat(camera, coverage, grid.zeros(), total=30.0)
     assert blind.unplaced == pytest.approx(20.0) and blind.values.sum() == pytest.approx(10.0)
 
 
 def test_zones__first_zone_holding_a_cell_centre_wins_and_shares_scale_to_the_total() -> None:
-    grid = fusion.Grid.for_floor(4.0, 2.0, 1.0)
-    masks = fusion.zone_masks(grid, [("left", [(0, 0), (2, 0), (2, 2), (0, 2)]),
+    grid = floormap.Grid.for_floor(4.0, 2.0, 1.0)
+    masks = floormap.zone_masks(grid, [("left", [(0, 0), (2, 0), (2, 2), (0, 2)]),
                                      ("all", [(0, 0), (4, 0), (4, 2), (0, 2)])])
     assert masks["left"].sum() == 4 and masks["all"].sum() == 4
     values = np.arange(8, dtype=np.float64).reshape(2, 4)
-    assert fusion.zone_seconds(values, masks) == {"left": 0 + 1 + 4 + 5, "all": 2 + 3 + 6 + 7}
-    assert fusion.scaled_shares({"a": 1.0, "b": 3.0, "unzoned": 9.0}, ["a", "b"], 100.0) == {"a": 25.0, "b": 75.0}
+    assert floormap.zone_seconds(values, masks) == {"left": 0 + 1 + 4 + 5, "all": 2 + 3 + 6 + 7}
+    assert floormap.scaled_shares({"a": 1.0, "b": 3.0, "unzoned": 9.0}, ["a", "b"], 100.0) == {"a": 25.0, "b": 75.0}
 
 
 def test_grid__bins_points_on_the_floor_and_round_trips_sparse_cells() -> None:
-    grid = fusion.Grid.for_floor(2.0, 1.0, 0.5)
+    grid = floormap.Grid.for_floor(2.0, 1.0, 0.5)
     assert (grid.nx, grid.ny) == (4, 2)
-    values = fusion.bin_points(grid, [0.1, 1.9, 2.1, -0.1, 0.2], [0.1, 0.9, 0.5, 0.5, 0.2], [1.0, 2.0, 5.0, 5.0, 3.0])
+    values = floormap.bin_points(grid, [0.1, 1.9, 2.1, -0.1, 0.2], [0.1, 0.9, 0.5, 0.5, 0.2], [1.0, 2.0, 5.0, 5.0, 3.0])
     assert values[0, 0] == 4.0 and values[1, 3] == 2.0 and values.sum() == 6.0, "points off the floor are dropped"
-    cells = fusion.sparse(values)
+    cells = floormap.sparse(values)
     assert cells == ((0, 4.0), (7, 2.0))
-    np.testing.assert_array_equal(fusion.dense(grid, cells), values)
+    np.testing.assert_array_equal(floormap.dense(grid, cells), values)
 
 
 def test_heatmap_correlation__pearson_on_one_grid_and_block_sums() -> None:
     a = np.array([[0.0, 1.0], [2.0, 3.0]])
-    assert fusion.heatmap_correlation(a, 2 * a + 1) == pytest.approx(1.0)
-    assert fusion.heatmap_correlation(a, -a) == pytest.approx(-1.0)
-    assert fusion.heatmap_correlation(a, np.ones_like(a)) == 0.0
-    assert fusion.heatmap_correlation(a, a[:, ::-1], mask=[[True, True], [False, False]]) == pytest.approx(-1.0)
+    assert floormap.heatmap_correlation(a, 2 * a + 1) == pytest.approx(1.0)
+    assert floormap.heatmap_correlation(a, -a) == pytest.approx(-1.0)
+    assert floormap.heatmap_correlation(a, np.ones_like(a)) == 0.0
+    assert floormap.heatmap_correlation(a, a[:, ::-1], mask=[[True, True], [False, False]]) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="shape"):
-        fusion.heatmap_correlation(a, np.zeros((3, 2)))
-    np.testing.assert_array_equal(fusion.block_sum(np.ones((3, 5)), 2), [[4, 4, 2], [2, 2, 1]])
+        floormap.heatmap_correlation(a, np.zeros((3, 2)))
+    np.testing.assert_array_equal(floormap.block_sum(np.ones((3, 5)), 2), [[4, 4, 2], [2, 2, 1]])
 
 
 def test_dwell_histogram__fixed_bins_lower_edge_inclusive() -> None:
@@ -174,24 +174,24 @@ def test_dwell_histogram__fixed_bins_lower_edge_inclusive() -> None:
 
 def test_till_seconds__first_scan_to_pay_time_after_the_last_cut_at_the_next_customer_and_the_window() -> None:
     times = [100.0, 103.0, 110.0, 150.0, 152.0]  # customer 1 scans 100-110, customer 2 from 150
-    assert fusion.till_seconds(times, gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == (140 - 100) + (182 - 150)
-    assert fusion.till_seconds(times, gap_s=15.0, pay_s=60.0, start=0.0, end=1000.0) == (150 - 100) + (212 - 150)
-    assert fusion.till_seconds(times, gap_s=15.0, pay_s=30.0, start=120.0, end=160.0) == (140 - 120) + (160 - 150)
-    assert fusion.till_seconds([], gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == 0.0
+    assert floormap.till_seconds(times, gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == (140 - 100) + (182 - 150)
+    assert floormap.till_seconds(times, gap_s=15.0, pay_s=60.0, start=0.0, end=1000.0) == (150 - 100) + (212 - 150)
+    assert floormap.till_seconds(times, gap_s=15.0, pay_s=30.0, start=120.0, end=160.0) == (140 - 120) + (160 - 150)
+    assert floormap.till_seconds([], gap_s=15.0, pay_s=30.0, start=0.0, end=1000.0) == 0.0
 
 
 def test_place_tills__moves_seconds_from_the_tills_zone_onto_its_cell_and_keeps_every_zone_total() -> None:
-    grid = fusion.Grid(1.0, 4, 2)
-    masks = {"checkout": fusion.rect_mask(grid, 0, 0, 2, 2), "aisle": fusion.rect_mask(grid, 2, 0, 4, 2)}
-    coverage = fusion.rect_mask(grid, 0, 0, 1, 1)  # a camera sees cell (0, 0)
+    grid = floormap.Grid(1.0, 4, 2)
+    masks = {"checkout": floormap.rect_mask(grid, 0, 0, 2, 2), "aisle": floormap.rect_mask(grid, 2, 0, 4, 2)}
+    coverage = floormap.rect_mask(grid, 0, 0, 1, 1)  # a camera sees cell (0, 0)
     values = np.array([[5.0, 10.0, 10.0, 10.0], [10.0, 10.0, 10.0, 10.0]])
-    fused = fusion.FusedHeat(values, camera=5.0, wifi=75.0, unplaced=0.0)
-    one, placed = fusion.place_tills(fused, coverage, masks, [((1, 1), 12.0)])
+    fused = floormap.FusedHeat(values, camera=5.0, wifi=75.0, unplaced=0.0)
+    one, placed = floormap.place_tills(fused, coverage, masks, [((1, 1), 12.0)])
     assert placed == 12.0 and one.values[1, 1] == pytest.approx(10.0 * 18 / 30 + 12.0)
     assert one.values[0, 0] == 5.0, "the camera's cells are left alone"
-    assert fusion.zone_seconds(one.values, masks) == pytest.approx(fusion.zone_seconds(values, masks))
+    assert floormap.zone_seconds(one.values, masks) == pytest.approx(floormap.zone_seconds(values, masks))
     # Two tills wanting more than WiFi placed in their zone share what there is, in proportion.
-    two, placed = fusion.place_tills(fused, coverage, masks, [((1, 1), 20.0), ((1, 0), 40.0)])
+    two, placed = floormap.place_tills(fused, coverage, masks, [((1, 1), 20.0), ((1, 0), 40.0)])
     assert placed == pytest.approx(30.0) and (two.values[1, 1], two.values[1, 0]) == pytest.approx((10.0, 20.0))
     assert two.values[0, 1] == pytest.approx(0.0) and two.values[0, 0] == 5.0
     assert two.wifi == pytest.approx(45.0) and two.values[0, 2:].tolist() == [10.0, 10.0]
