@@ -30,14 +30,19 @@ class OpeningHours(StrictModel):
     sat: HoursRange = "08:00-22:00"
     sun: HoursRange = "08:00-22:00"
 
+    def minutes(self, weekday: int) -> tuple[int, int] | None:
+        """Opening and closing time of a weekday (0 = Monday) in minutes after local midnight; None when closed."""
+        hours: str = getattr(self, ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday])
+        if hours == "closed":
+            return None
+        start, end = (int(part[:2]) * 60 + int(part[3:]) for part in hours.split("-"))
+        return start, end
+
     def is_open(self, ts: float, tz: zoneinfo.ZoneInfo) -> bool:
         """Whether the store is open at epoch ``ts`` (its local weekday's range; 'closed' all day)."""
         local = datetime.fromtimestamp(ts, tz)
-        hours = getattr(self, ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()])
-        if hours == "closed":
-            return False
-        start, end = (int(part[:2]) * 60 + int(part[3:]) for part in hours.split("-"))
-        return start <= local.hour * 60 + local.minute < end
+        span = self.minutes(local.weekday())
+        return span is not None and span[0] <= local.hour * 60 + local.minute < span[1]
 
 
 Point = tuple[float, float]

@@ -59,11 +59,10 @@ class _Plan:
 
 def opening_hours(site: Site, day: date) -> tuple[float, float]:
     """The store's opening hours on ``day`` as local hours (8.0, 20.0), from the config's weekday entry."""
-    text = getattr(site.config.opening_hours, ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()])
-    if text == "closed":
+    span = site.config.opening_hours.minutes(day.weekday())
+    if span is None:
         raise ValueError(f"the store is closed on {day:%A} {day}; pick another date or give hours")
-    start, end = (int(v[:2]) + int(v[3:]) / 60 for v in text.split("-"))
-    return start, end
+    return span[0] / 60, span[1] / 60
 
 
 def simulate_day(site: Site, day: date, seed: int, hours: tuple[float, float] | None = None,
